@@ -1,0 +1,290 @@
+"""Benchmarks with exact references: ``baryir bench NAME`` / ``python -m baryir.bench NAME``.
+
+Each benchmark is an entry of :data:`BENCHMARKS` (a help line, a function adding its
+options to an ``argparse`` parser, and a function running it from the parsed
+arguments); :func:`register` turns every entry into a sub-command, so another
+benchmark is added by appending one entry.
+
+``barycenter``
+    Accuracy of :class:`baryir.barycenter.BarycenterSolver` against exact barycenters
+    (ANCHORS.md section 2): a 2-D location-scatter family of a non-Gaussian base
+    (``toy2d``) and the Gaussian NOTB setting (K = 3, lambda = (1/4, 1/4, 1/2)) in
+    several dimensions (``gaussian``). Writes a JSON report with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from baryir import toy, utils
+from baryir.barycenter import BarycenterSolver, SolverConfig
+from baryir.errors import BaryIRError, ConfigError
+
+NOTB_WEIGHTS = (0.25, 0.25, 0.5)
+
+
+@dataclass(frozen=True)
+class BarycenterBenchSettings:
+    """Sizes of the barycenter benchmark.
+
+    Parameters
+    ----------
+    dims : tuple of int
+        Dimensions of the Gaussian rows (conditioned map).
+    steps : int
+        Outer solver steps per run (each has ``inner_steps`` map steps).
+    n_eval : int
+        Samples per source for L2-UVP and BW2-UVP (>= 100k for the reported numbers).
+    n_toy : int
+        Points per cloud for the 2-D comparison (solver, exact and POT barycenters).
+    toy_repeats : int
+        Independent draws averaged in the 2-D W2 estimates.
+    toy_base : str
+        Base law of the 2-D location-scatter family (a name in ``toy.TOY_NAMES``).
+    shared_dim : int
+        Dimension of the extra row with the shared, unconditioned map.
+    """
+
+    dims: tuple[int, ...]
+    steps: int
+    n_eval: int
+    n_toy: int
+    toy_repeats: int = 3
+    toy_base: str = "ring"
+    shared_dim: int = 2
+
+
+QUICK = BarycenterBenchSettings(dims=(2, 4, 8, 16), steps=600, n_eval=100_000, n_toy=1000)
+FULL = BarycenterBenchSettings(dims=(2, 4, 8, 16, 32, 64), steps=2000, n_eval=200_000, n_toy=2000)
+
+
+def solver_config(dim: int, map_kind: str = "conditioned", seed: int = 0, **overrides) -> SolverConfig:
+    """The solver settings used by the benchmark (BaryIR's penalty congruence, weight 10)."""
+    return SolverConfig(dim=dim, weights=NOTB_WEIGHTS, map_kind=map_kind, seed=seed, **overrides)
+
+
+def source_sampler(problem: toy.LocationScatterBenchmark) -> Callable:
+    """Adapt a :class:`toy.LocationScatterBenchmark` to the solver's sampler interface."""
+    return lambda n, rng: [problem.sample_source(k, n, rng) for k in range(problem.n_sources)]
+
+
+def optimal_dual_value(problem: toy.LocationScatterBenchmark) -> float:
+    """``L* = sum_k lambda_k W2^2(P_k, Q*) / 2`` for the cost ``1/2 ||x - y||^2``.
+
+    In a location-scatter family the maps ``x -> A_k x`` are optimal, so W2 equals the
+    Bures-Wasserstein distance of the covariances.
+    """
+    zero = problem.bary_mean
+    return 0.5 * sum(
+        w * toy.bures_wasserstein_squared(zero, cov, zero, problem.bary_cov)
+        for w, cov in zip(problem.weights, problem.covs)
+    )
+
+
+def map_metrics(solver: BarycenterSolver, problem: toy.LocationScatterBenchmark, n: int, seed: int) -> dict:
+    """L2-UVP of the maps and BW2-UVP of the pushed samples, with trivial baselines.
+
+    BW2-UVP is computed per source on ``T_k # P_k`` (n pushed samples each) and averaged
+    with the weights lambda_k, a stricter score than that of the mixture of the
+    pushforwards (whose errors can cancel).
+    """
+    rng = np.random.default_rng(seed)
+    clouds = [problem.sample_source(k, n, rng) for k in range(problem.n_sources)]
+    pushed = [solver.transport(x, k) for k, x in enumerate(clouds)]
+    truth = [problem.true_map(k, x) for k, x in enumerate(clouds)]
+    weights, cov = problem.weights, problem.bary_cov
+    zero = problem.bary_mean
+    average_cov = np.einsum("k,kij->ij", weights, problem.covs)
+    return {
+        "l2_uvp": toy.l2_uvp(pushed, truth, weights, cov),
+        "bw2_uvp": float(sum(w * toy.bw2_uvp(p, zero, cov) for w, p in zip(weights, pushed))),
+        "identity_l2_uvp": toy.l2_uvp(clouds, truth, weights, cov),
+        "trivial_bw2_uvp": 100 * toy.bures_wasserstein_squared(zero, average_cov, zero, cov) / np.trace(cov),
+    }
+
+
+def gaussian_row(dim: int, settings: BarycenterBenchSettings, map_kind: str = "conditioned",
+                 seed: int = 0, progress: bool = True) -> dict:
+    """Train on the NOTB Gaussian setting in dimension ``dim`` and score the maps."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    problem = toy.LocationScatterBenchmark(dim, NOTB_WEIGHTS, base="gaussian", seed=seed)
+    config = solver_config(dim, map_kind, seed)
+    solver = BarycenterSolver(config)
+    history = solver.fit(source_sampler(problem), settings.steps, progress=progress)
+    gaps = solver.duality_gaps(source_sampler(problem), optimal_value=optimal_dual_value(problem))
+    row = {"dim": dim, "map": map_kind, "congruence": config.congruence, "steps": settings.steps}
+    row.update(map_metrics(solver, problem, settings.n_eval, seed + 1))
+    row.update({
+        "F": history["F"][-1], "optimal_value": optimal_dual_value(problem),
+        "gap_inner": gaps["inner"], "gap_outer": gaps["outer"], "residual_rms": history["residual"][-1],
+        "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start,
+    })
+    return row
+
+
+def _mixture_sample(clouds_by_source: list[np.ndarray], weights: np.ndarray, n: int) -> np.ndarray:
+    """n points of the mixture sum_k lambda_k (cloud k): ``round(n lambda_k)`` from each."""
+    counts = np.floor(n * weights).astype(int)
+    counts[np.argmax(weights)] += n - counts.sum()
+    return np.concatenate([c[:m] for c, m in zip(clouds_by_source, counts)])
+
+
+def toy2d_row(settings: BarycenterBenchSettings, seed: int = 0, progress: bool = True) -> dict:
+    """2-D location-scatter family of a non-Gaussian base: solver vs exact vs POT.
+
+    ``w2_sq``: W2^2 between n solver samples (the mixture of the pushforwards
+    ``sum_k lambda_k T_k # P_k``, ``n lambda_k`` points from each) and n exact barycenter
+    samples; ``noise_floor``: W2^2 between two independent n-samples of the exact
+    barycenter; ``pot_w2_sq``: W2^2 between POT's n-atom free-support barycenter of
+    n points per source and n exact samples. Each is averaged over ``toy_repeats``
+    independent draws. ``w2_sq_per_source`` scores each ``T_k # P_k`` alone.
+    """
+    start, cpu_start = time.perf_counter(), time.process_time()
+    problem = toy.LocationScatterBenchmark(2, NOTB_WEIGHTS, base=settings.toy_base, seed=seed)
+    solver = BarycenterSolver(solver_config(2, "conditioned", seed))
+    solver.fit(source_sampler(problem), settings.steps, progress=progress)
+    n, weights = settings.n_toy, problem.weights
+    rng = np.random.default_rng(seed + 1)
+    scores = {"w2_sq": [], "noise_floor": [], "pot_w2_sq": [], "w2_sq_per_source": []}
+    for repeat in range(settings.toy_repeats):
+        exact = problem.sample_barycenter(n, rng)
+        clouds = [problem.sample_source(k, n, rng) for k in range(problem.n_sources)]
+        pushed = [solver.transport(x, k) for k, x in enumerate(clouds)]
+        scores["w2_sq"].append(toy.w2_squared(_mixture_sample(pushed, weights, n), exact))
+        scores["w2_sq_per_source"].append([toy.w2_squared(p, exact) for p in pushed])
+        scores["noise_floor"].append(toy.w2_squared(problem.sample_barycenter(n, rng), exact))
+        pot = toy.free_support_barycenter(clouds, weights, n, seed=seed + repeat)
+        scores["pot_w2_sq"].append(toy.w2_squared(pot, exact))
+    row = {key: float(np.mean(values)) for key, values in scores.items() if key != "w2_sq_per_source"}
+    row.update({
+        "w2_sq_per_source": np.mean(scores["w2_sq_per_source"], axis=0).tolist(),
+        "ratio_to_floor": row["w2_sq"] / row["noise_floor"],
+        "bary_variance": float(np.trace(problem.bary_cov)),
+        "base": settings.toy_base, "n": n, "repeats": settings.toy_repeats,
+        "map": "conditioned", "steps": settings.steps,
+        "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start,
+    })
+    return row
+
+
+def run_barycenter_benchmark(settings: BarycenterBenchSettings = QUICK, seed: int = 0, progress: bool = True) -> dict:
+    """Run the whole barycenter benchmark; return the JSON-ready report.
+
+    Returns
+    -------
+    dict
+        ``toy2d`` (one row), ``gaussian`` (one row per dimension with the conditioned
+        map, then one with the shared map at ``settings.shared_dim``), and run
+        information (settings, machine, versions, total seconds).
+    """
+    threads = utils.configure_threads()
+    start = time.perf_counter()
+    report = {"toy2d": toy2d_row(settings, seed, progress)}
+    rows = [gaussian_row(d, settings, "conditioned", seed, progress) for d in settings.dims]
+    rows.append(gaussian_row(settings.shared_dim, settings, "shared", seed, progress))
+    report["gaussian"] = rows
+    report["settings"] = {**settings.__dict__, "dims": list(settings.dims), "seed": seed,
+                          "solver": solver_config(2).as_dict()}
+    report["machine"] = {"platform": platform.platform(), "processor": platform.processor(),
+                         "cpu_count": os.cpu_count(), "torch_threads": threads}
+    report["versions"] = utils.versions()
+    report["total_seconds"] = time.perf_counter() - start
+    return report
+
+
+def _print_barycenter_report(report: dict) -> None:
+    row = report["toy2d"]
+    print(f"toy2d ({row['base']}, n={row['n']}): w2_sq {row['w2_sq']:.4g}, noise floor {row['noise_floor']:.4g} "
+          f"(ratio {row['ratio_to_floor']:.2f}), POT {row['pot_w2_sq']:.4g}  [{row['seconds']:.0f} s]")
+    for row in report["gaussian"]:
+        print(f"gaussian d={row['dim']:<3} {row['map']:<11} L2-UVP {row['l2_uvp']:.3f} % "
+              f"(identity {row['identity_l2_uvp']:.1f} %)  BW2-UVP {row['bw2_uvp']:.3f} % "
+              f"(trivial {row['trivial_bw2_uvp']:.2f} %)  [{row['seconds']:.0f} s]")
+    print(f"total {report['total_seconds']:.0f} s")
+
+
+def _add_barycenter_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="dims 2-16 and fewer steps (minutes on a CPU)")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the report to this JSON file")
+    parser.add_argument("--steps", type=int, help="override the solver steps per run")
+    parser.add_argument("--dims", type=int, nargs="+", help="override the Gaussian dimensions")
+    parser.add_argument("--n-eval", type=int, help="override the samples per source for L2-UVP/BW2-UVP")
+    parser.add_argument("--n-toy", type=int, help="override the points per 2-D cloud")
+    parser.add_argument("--repeats", type=int, help="override the repeats of the 2-D W2 estimates")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_barycenter(args: argparse.Namespace) -> int:
+    settings = QUICK if args.quick else FULL
+    options = {"steps": "steps", "n_eval": "n-eval", "n_toy": "n-toy", "toy_repeats": "repeats"}
+    overrides = {}
+    for key, option in options.items():
+        value = getattr(args, option.replace("-", "_"))
+        if value is not None and value < 1:
+            raise ConfigError(f"--{option} must be >= 1, got {value}")
+        if value is not None:
+            overrides[key] = value
+    if args.dims:
+        if min(args.dims) < 2:
+            raise ConfigError(f"--dims must all be >= 2, got {args.dims}")
+        overrides["dims"] = tuple(args.dims)
+    settings = BarycenterBenchSettings(**{**settings.__dict__, **overrides})
+    report = run_barycenter_benchmark(settings, seed=args.seed, progress=not args.no_progress)
+    report["mode"] = "quick" if args.quick else "full"
+    _print_barycenter_report(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+# name -> (help, add_arguments(parser), run(args) -> exit code)
+BENCHMARKS: dict[str, tuple[str, Callable, Callable]] = {
+    "barycenter": (
+        "neural barycenter solver vs exact barycenters (2-D toy, Gaussians)",
+        _add_barycenter_arguments,
+        _run_barycenter,
+    ),
+}
+
+
+def _add_benchmark_parsers(subparsers) -> None:
+    for name, (help_text, add_arguments, run) in BENCHMARKS.items():
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        add_arguments(parser)
+        parser.set_defaults(func=run)
+
+
+def register(subparsers) -> None:
+    """Add ``baryir bench NAME ...`` to the ``baryir`` command line."""
+    parser = subparsers.add_parser("bench", help="accuracy benchmarks against exact references",
+                                   description="Accuracy benchmarks against exact references.")
+    _add_benchmark_parsers(parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m baryir.bench NAME ...``."""
+    parser = argparse.ArgumentParser(prog="python -m baryir.bench", description="Accuracy benchmarks.")
+    _add_benchmark_parsers(parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BaryIRError as err:
+        print(f"python -m baryir.bench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
