@@ -37,7 +37,8 @@ class DataConfig:
     With ``validate``, the validation split ``ROOT/Val/`` (the test-set layout, other
     images than ``Test/``; the demo benchmark has one) is scored during training
     for keep-best; sets absent from ``Val/`` are skipped. The test sets are never
-    used during training.
+    used during training. ``oversample`` overrides the benchmark's per-task
+    repetition factors (task name -> int, e.g. ``{derain: 3}``).
     """
 
     root: str = "data/demo_benchmark"
@@ -45,6 +46,7 @@ class DataConfig:
     patch_size: int = 64
     source_weights: Literal["paper", "reference"] = "reference"
     validate: bool = True
+    oversample: dict[str, Any] = field(default_factory=dict)
     num_workers: int = 0
 
 

@@ -218,6 +218,7 @@ def contrastive_loss(
         raise ConfigError(f"contrastive temperature tau must be > 0, got {tau}")
     n = s.shape[0]
     _check_labels(labels, n)
+    labels = labels.to(s.device)
     logits = cosine_matrix(s, s, eps) / tau
     eye = torch.eye(n, dtype=torch.bool, device=s.device)
     same = labels.reshape(-1, 1) == labels.reshape(1, -1)

@@ -23,21 +23,23 @@ import matplotlib
 from baryir.config import TrainConfig, config_from_dict, config_to_dict
 from baryir.utils import configure_threads
 
-DEMO_STEPS = 300
+DEMO_STEPS = 400
 
 
 def demo_config(root: str | Path, out_dir: str | Path, steps: int = DEMO_STEPS, seed: int = 0) -> TrainConfig:
     """Training settings of the demo (``configs/demo.yaml`` holds the same values).
 
-    Tiny model, 64x64 patches, batch 4, AdamW 1e-3 with warm-up and cosine decay
-    (the released RMSprop 1e-4 schedule needs far more steps than a CPU demo has).
+    Tiny model, 48x48 patches, batch 8, AdamW 2e-3 (potentials 1e-4) with warm-up
+    and cosine decay (the released RMSprop 1e-4 schedule needs far more steps than a
+    CPU demo has), the potentials step on the reused ``z_B``.
     """
     values = config_to_dict(TrainConfig())
-    values["data"].update(root=str(root), benchmark="demo", patch_size=64)
+    values["data"].update(root=str(root), benchmark="demo", patch_size=48)
     values["model"].update(preset="tiny", potentials="pooled")
-    values["optim"].update(name="adamw", lr=1e-3, schedule="cosine", warmup_steps=20, min_lr_factor=0.05)
+    values["optim"].update(name="adamw", lr=2e-3, potentials_lr=1e-4, schedule="cosine", warmup_steps=10,
+                           min_lr_factor=0.05)
     values["loop"].update(
-        steps=steps, epochs=None, batch_size=4, device="cpu", seed=seed, log_every=10,
+        steps=steps, epochs=None, batch_size=8, device="cpu", seed=seed, log_every=10, potentials_forward="reuse",
         val_every=100, checkpoint_every=100,
     )
     values["output"].update(dir=str(out_dir))
@@ -105,7 +107,7 @@ def run_demo(out_dir: str | Path = "runs/demo", steps: int = DEMO_STEPS, seed: i
     out_dir : str or Path
         Output folder (created); the benchmark goes to ``out_dir/benchmark``.
     steps : int
-        Training iterations (300 take about two minutes on one CPU core).
+        Training iterations (400 take a few minutes on one CPU core).
     seed : int
     progress : bool
         Show tqdm progress bars.

@@ -8,7 +8,9 @@ there it adds the unseen-level columns of Tables 6-7: noise sigma 60 and 75 on
 BSD68, and Rain100L for a model trained on Rain100H (``--rain-trained-on
 rain100h``; otherwise Rain100H, when present, is the unseen heavier rain).
 ``--baselines`` adds classical reference rows (:mod:`baryir.baselines`) on the
-sets they address. Results go to ``OUT/table.md``, ``table.csv`` and
+sets they address. ``--lpips`` / ``--fid`` add the learned metrics when their
+weights are stored locally (:func:`baryir.metrics.weights_dir`); otherwise the
+table says which were skipped and why, and the evaluation still runs. Results go to ``OUT/table.md``, ``table.csv`` and
 ``results.json``.
 
 ``baryir restore --ckpt CKPT IN... --out DIR [--tile N]`` restores image files or
@@ -22,7 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -33,6 +35,7 @@ from tqdm.auto import tqdm
 
 from baryir import metrics
 from baryir.baselines import BASELINES
+from baryir.errors import MissingWeightsError
 from baryir.tiling import restore_tiled
 
 #: Unseen noise levels of paper Table 7 (the models are trained on 15/25/50).
@@ -109,29 +112,77 @@ def restore_files(
 
 @dataclass
 class SetResult:
-    """Mean PSNR (dB) and SSIM over one test set, with the per-image values."""
+    """Mean metrics over one test set, with the per-image PSNR/SSIM.
+
+    ``lpips`` (mean) and ``fid`` (set-level) are None when not computed.
+    """
 
     name: str
     psnr: float
     ssim: float
     n_images: int
     per_image: dict[str, tuple[float, float]] = field(default_factory=dict)
+    lpips: float | None = None
+    fid: float | None = None
 
     def cell(self) -> str:
-        return f"{self.psnr:.2f}/{self.ssim:.3f}"
+        """``PSNR/SSIM`` plus ``/LPIPS/FID`` when computed (paper Tables 6-7 layout)."""
+        parts = [f"{self.psnr:.2f}", f"{self.ssim:.3f}"]
+        parts += [f"{self.lpips:.3f}"] if self.lpips is not None else []
+        parts += [f"{self.fid:.2f}"] if self.fid is not None else []
+        return "/".join(parts)
+
+
+@dataclass
+class Perceptual:
+    """Optional learned metrics that passed their weights check, and why others did not."""
+
+    lpips_model: metrics.LPIPS | None = None
+    fid: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def load_perceptual(lpips: bool = False, fid: bool = False) -> Perceptual:
+    """Check LPIPS / FID weights *before* evaluating; missing ones become notes, not crashes."""
+    result = Perceptual()
+    if lpips:
+        try:
+            result.lpips_model = metrics.LPIPS()
+        except MissingWeightsError as err:
+            result.notes.append(f"LPIPS not computed: {err}")
+    if fid:
+        try:
+            metrics.check_fid_available()
+            result.fid = True
+        except MissingWeightsError as err:
+            result.notes.append(f"FID not computed: {err}")
+    return result
 
 
 def evaluate_set(
-    restore: RestoreFn, dataset, y_channel: bool = False, max_images: int | None = None, progress: bool = True
-) -> tuple[float, float, int, dict[str, tuple[float, float]]]:
-    """Mean PSNR/SSIM of ``restore`` over a :class:`~baryir.data.datasets.PairedTestDataset`.
+    restore: RestoreFn, dataset, y_channel: bool = False, max_images: int | None = None,
+    perceptual: Perceptual | None = None, progress: bool = True,
+) -> SetResult:  # fmt: skip
+    """Metrics of ``restore`` over a :class:`~baryir.data.datasets.PairedTestDataset`.
 
-    Returns ``(psnr, ssim, n_images, per_image)``.
+    Parameters
+    ----------
+    restore : callable
+        uint8 (H, W, 3) -> uint8 (H, W, 3).
+    dataset : PairedTestDataset
+    y_channel : bool
+        Y-channel PSNR/SSIM instead of RGB.
+    max_images : int, optional
+        Only the first images.
+    perceptual : Perceptual, optional
+        LPIPS / FID to compute as well (from :func:`load_perceptual`).
+    progress : bool
     """
-    from baryir.data.io import to_uint8
+    from baryir.data.io import to_tensor, to_uint8
 
+    perceptual = perceptual or Perceptual()
     n = len(dataset) if max_images is None else min(max_images, len(dataset))
-    per_image = {}
+    per_image, lpips_values, fid_sets = {}, [], ([], [])
     for index in tqdm(range(n), desc="images", disable=not progress, leave=False):
         item = dataset[index]
         degraded, clean = to_uint8(item["degraded"]), to_uint8(item["clean"])
@@ -140,8 +191,19 @@ def evaluate_set(
             metrics.psnr(restored, clean, y_channel=y_channel),
             metrics.ssim(restored, clean, y_channel=y_channel),
         )
+        if perceptual.lpips_model is not None or perceptual.fid:
+            pair = (to_tensor(restored), to_tensor(clean))
+        if perceptual.lpips_model is not None:
+            lpips_values.append(float(metrics.lpips(pair[0][None], pair[1][None], perceptual.lpips_model)))
+        if perceptual.fid:
+            for images, image in zip(fid_sets, pair):
+                images.append(metrics.fid_resize(image))
     values = np.array(list(per_image.values()))
-    return float(values[:, 0].mean()), float(values[:, 1].mean()), n, per_image
+    return SetResult(
+        dataset.name, float(values[:, 0].mean()), float(values[:, 1].mean()), n, per_image,
+        lpips=float(np.mean(lpips_values)) if lpips_values else None,
+        fid=metrics.fid(*fid_sets) if perceptual.fid else None,
+    )  # fmt: skip
 
 
 def _set_kind(test_set: str) -> str:
@@ -170,6 +232,15 @@ class EvalTable:
     main_sets: list[str]
     unseen_sets: list[str] = field(default_factory=list)
     rows: dict[str, dict[str, SetResult]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def metric_names(self) -> str:
+        """``PSNR (dB) / SSIM`` plus the learned metrics present in the cells."""
+        results = [r for row in self.rows.values() for r in row.values()]
+        names = ["PSNR (dB)", "SSIM"]
+        names += ["LPIPS"] if any(r.lpips is not None for r in results) else []
+        names += ["FID"] if any(r.fid is not None for r in results) else []
+        return " / ".join(names)
 
     def average(self, method: str) -> tuple[float, float] | None:
         """Mean PSNR/SSIM over the main sets, or None when a method skipped some."""
@@ -198,7 +269,8 @@ class EvalTable:
         """The table as Markdown, preceded by the benchmark and the metric convention."""
         head = self.header()
         lines = [
-            f"Benchmark: {self.benchmark}. PSNR (dB) / SSIM; {self.convention}.",
+            f"Benchmark: {self.benchmark}. {self.metric_names()}; {self.convention}.",
+            *self.notes,
             "",
             "| " + " | ".join(head) + " |",
             "|" + "|".join("---" for _ in head) + "|",
@@ -212,6 +284,7 @@ class EvalTable:
             "convention": self.convention,
             "main_sets": self.main_sets,
             "unseen_sets": self.unseen_sets,
+            "notes": self.notes,
             "rows": {
                 method: {name: vars(result) for name, result in results.items()}
                 for method, results in self.rows.items()
@@ -229,14 +302,8 @@ class EvalTable:
             writer = csv.writer(handle)
             writer.writerow(self.header())
             writer.writerows(self.table_rows())
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=1, default=_json_default))
+        paths["json"].write_text(json.dumps(self.to_dict(), indent=1))  # inf PSNR -> Infinity
         return paths
-
-
-def _json_default(value):
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def evaluate_benchmark(
@@ -248,6 +315,7 @@ def evaluate_benchmark(
     rain_trained_on: str = "rain100l",
     y_channel: bool = False,
     max_images: int | None = None,
+    perceptual: Perceptual | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> EvalTable:
@@ -273,6 +341,9 @@ def evaluate_benchmark(
         Y-channel metrics instead of the protocol's RGB ones (named in the table).
     max_images : int, optional
         Evaluate only the first images of each set (quick checks).
+    perceptual : Perceptual, optional
+        LPIPS / FID that passed :func:`load_perceptual`'s check; its notes (metrics
+        skipped for missing weights) are written under the table title.
     seed : int
         Seed of the synthetic test noise (fixed, as in the protocol).
     """
@@ -289,7 +360,8 @@ def evaluate_benchmark(
     if unseen and _set_exists(root, "bsd68"):
         unseen_sets += [f"bsd68_{sigma}" for sigma in UNSEEN_SIGMAS]
     convention = metrics.Y_CONVENTION if y_channel else metrics.RGB_CONVENTION
-    table = EvalTable(benchmark, convention, main_sets, unseen_sets)
+    notes = perceptual.notes if perceptual is not None else []
+    table = EvalTable(benchmark, convention, main_sets, unseen_sets, notes=list(notes))
     methods = dict(restorers)
     if baselines:
         methods.update({BASELINES[name].label: name for name in BASELINE_KINDS})
@@ -300,8 +372,7 @@ def evaluate_benchmark(
             if fn is None:
                 continue
             dataset = PairedTestDataset(root, test_set, seed=seed)
-            psnr, ssim, n, per_image = evaluate_set(fn, dataset, y_channel, max_images, progress)
-            table.rows[method][test_set] = SetResult(test_set, psnr, ssim, n, per_image)
+            table.rows[method][test_set] = evaluate_set(fn, dataset, y_channel, max_images, perceptual, progress)
     return table
 
 
@@ -333,12 +404,16 @@ def _load(args) -> tuple[torch.nn.Module, torch.device]:
 
 def run_eval(args: argparse.Namespace) -> int:
     """``baryir eval``: print and write the benchmark table."""
+    perceptual = load_perceptual(lpips=args.lpips, fid=args.fid)  # before any restoration
+    for note in perceptual.notes:
+        print(note, file=sys.stderr)
     model, device = _load(args)
     restorer = model_restorer(model, tile=args.tile, overlap=args.overlap, device=device)
     table = evaluate_benchmark(
         {f"BaryIR ({Path(args.ckpt).name})": restorer}, args.data, args.benchmark,
         baselines=args.baselines, unseen=not args.no_unseen, rain_trained_on=args.rain_trained_on,
-        y_channel=args.y_channel, max_images=args.max_images, progress=not args.quiet,
+        y_channel=args.y_channel, max_images=args.max_images, perceptual=perceptual,
+        progress=not args.quiet,
     )  # fmt: skip
     print(table.to_markdown())
     out = Path(args.out) if args.out else Path(args.ckpt).parent / f"eval_{args.benchmark}"
@@ -378,6 +453,10 @@ def register(subparsers) -> None:
     ev.add_argument("--rain-trained-on", choices=("rain100l", "rain100h"), default="rain100l",
                     help="rain100h: report Rain100L as an unseen level (paper Table 6)")
     ev.add_argument("--y-channel", action="store_true", help="Y-channel metrics (not the paper's)")
+    ev.add_argument("--lpips", action="store_true",
+                    help="add LPIPS (AlexNet) if its weights are in $BARYIR_WEIGHTS; skipped with a note otherwise")
+    ev.add_argument("--fid", action="store_true",
+                    help="add FID per test set if pytorch-fid and its weights are available; else skipped")
     ev.add_argument("--max-images", type=int, default=None, help="first N images per set only")
     ev.set_defaults(func=run_eval)
 

@@ -286,8 +286,9 @@ def niqe_features(image, patch: int = 96) -> np.ndarray:
 def fit_niqe_model(images, path: str | Path | None = None) -> dict[str, np.ndarray]:
     """Fit a NIQE pristine model (mean (36,), covariance (36, 36)) on your own images.
 
-    Saved to ``path`` (default ``weights_dir() / NIQE_FILE``) when given or when
-    ``path`` is None. Scores with such a model are not comparable to published NIQE.
+    The model is fitted on every 96 x 96 patch (the original selects the sharpest
+    ones) and saved to ``path`` (default ``weights_dir() / NIQE_FILE``, where
+    :func:`niqe` looks). Scores with such a model are not comparable to published NIQE.
     """
     feats = np.concatenate([niqe_features(img) for img in images], axis=0)
     model = {"mu": feats.mean(axis=0), "cov": np.cov(feats, rowvar=False)}
@@ -347,10 +348,11 @@ class _AlexFeatures(torch.nn.Module):
 class LPIPS(torch.nn.Module):
     """LPIPS distance (AlexNet, v0.1) from locally stored weights.
 
-    Inputs are float tensors (N, 3, H, W) in [0, 1]; output (N,). Needs
-    ``alexnet-owt-7be5be79.pth`` (torchvision's AlexNet) and
-    ``lpips_alex_v0.1.pth`` (the LPIPS linear heads) in :func:`weights_dir`, or
-    pass ``state_dicts=(trunk, heads)`` directly.
+    Inputs are float tensors (N, 3, H, W) in [0, 1]; output (N,). Needs, in
+    :func:`weights_dir`, ``alexnet-owt-7be5be79.pth`` (torchvision's ImageNet
+    AlexNet, as in torch's hub cache) and ``lpips_alex_v0.1.pth`` (the linear heads:
+    the file ``lpips/weights/v0.1/alex.pth`` of the ``lpips`` package, renamed); or
+    pass ``state_dicts=(trunk, heads)`` directly. Torchvision itself is not needed.
     """
 
     SHIFT = (-0.030, -0.088, -0.188)
@@ -398,20 +400,29 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
     return float(bures_wasserstein_squared(mu1, cov1, mu2, cov2))
 
 
+def check_fid_available() -> None:
+    """Raise :class:`MissingWeightsError` unless FID can run offline (weights + pytorch-fid)."""
+    _weights_file(f"checkpoints/{FID_INCEPTION_FILE}")
+    try:
+        import pytorch_fid.inception  # noqa: F401  (also needs torchvision)
+    except ImportError as err:
+        raise MissingWeightsError(
+            f"FID needs the optional packages pytorch-fid and torchvision ({err}); "
+            "pip install pytorch-fid, see README"
+        ) from err
+
+
 def fid(restored_images, clean_images, batch_size: int = 16) -> float:
     """FID between two image sets with pytorch-fid's Inception-v3 (2048-d pool features).
 
     Needs the ``pytorch-fid`` package and ``checkpoints/pt_inception-2015-12-05-6726825d.pth``
     under :func:`weights_dir`; raises :class:`MissingWeightsError` otherwise.
-    Images: float tensors (3, H, W) in [0, 1].
+    Images: float tensors (3, H, W) in [0, 1], any sizes (resized to 299 x 299, as
+    pytorch-fid does internally).
     """
-    _weights_file(f"checkpoints/{FID_INCEPTION_FILE}")
-    try:
-        from pytorch_fid.inception import InceptionV3
-    except ImportError as err:
-        raise MissingWeightsError(
-            "FID needs the optional package pytorch-fid (pip install pytorch-fid), see README"
-        ) from err
+    check_fid_available()
+    from pytorch_fid.inception import InceptionV3
+
     previous_hub = torch.hub.get_dir()
     torch.hub.set_dir(str(weights_dir()))  # pytorch-fid then finds checkpoints/<file> offline
     try:
@@ -423,9 +434,14 @@ def fid(restored_images, clean_images, batch_size: int = 16) -> float:
         feats = []
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
-                batch = torch.stack(list(images[start : start + batch_size]))
+                batch = torch.stack([fid_resize(image) for image in images[start : start + batch_size]])
                 feats.append(net(batch)[0].flatten(1).numpy())
         feats = np.concatenate(feats)
         return feats.mean(axis=0), np.cov(feats, rowvar=False)
 
     return frechet_distance(*stats(restored_images), *stats(clean_images))
+
+
+def fid_resize(image: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) -> (3, 299, 299), bilinear."""
+    return torch.nn.functional.interpolate(image[None].float(), size=(299, 299), mode="bilinear")[0]

@@ -87,6 +87,51 @@ def plot_gaussian_ellipse(mean, cov, ax=None, n_std=2.0, **line_kwargs):
 
 # --- 02: neural barycenter solver ----------------------------------------------
 
+
+def plot_map_arrows(x, y, ax=None, title=None, max_arrows=150, color="C0", label=None):
+    """Draw a map as arrows from points x (n, 2) to their images y (n, 2).
+
+    Only the first ``max_arrows`` pairs are drawn (pass shuffled samples).
+    """
+    fig, ax = _axes(ax)
+    x, y = np.asarray(x)[:max_arrows], np.asarray(y)[:max_arrows]
+    ax.quiver(x[:, 0], x[:, 1], y[:, 0] - x[:, 0], y[:, 1] - x[:, 1], angles="xy", scale_units="xy",
+              scale=1, width=0.004, color=color, alpha=0.7, label=label)
+    ax.scatter(x[:, 0], x[:, 1], s=3, color=color)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_solver_history(history, optimal_value=None, axes=None, size=3.2):
+    """Training curves of :meth:`baryir.barycenter.BarycenterSolver.fit`.
+
+    Three panels: the objective F (with ``L*`` when given), the RMS congruence residual
+    (log scale), and the duality-gap estimates when the history has them.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(3 * size, size))
+    fig = axes[0].figure
+    axes[0].plot(history["step"], history["F"], lw=1, label="F (eq. 9)")
+    if optimal_value is not None:
+        axes[0].axhline(optimal_value, color="k", ls="--", lw=1, label="exact L*")
+    axes[0].set_title("objective", fontsize=10)
+    axes[0].legend(fontsize=8)
+    axes[1].semilogy(history["step"], np.maximum(history["residual"], 1e-12), lw=1)
+    axes[1].set_title(r"RMS residual $\sum_k \lambda_k f_k(T(z))$", fontsize=10)
+    if "gap_step" in history:
+        gaps = {"inner E1": history["gap_inner"], "outer E2": np.abs(history["gap_outer"])}
+        for name, values in gaps.items():
+            axes[2].semilogy(history["gap_step"], np.maximum(values, 1e-8), "o-", ms=3, label=name)
+        axes[2].legend(fontsize=8)
+    axes[2].set_title("duality-gap estimates (eq. 10-11)", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel("outer step", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 # --- 03: MLOT costs ------------------------------------------------------------
 
 
@@ -101,7 +146,7 @@ def pca_2d(points):
     return x @ axes[:2].T
 
 
-def plot_cost_landscape(grid_x, grid_y, values, z, source, index, ax=None, title=None):
+def plot_cost_landscape(grid_x, grid_y, values, z, source, index, ax=None, title=None, legend=True):
     """Contour map of one sample's transport cost over candidate barycenter points (2-D).
 
     Parameters
@@ -115,6 +160,8 @@ def plot_cost_landscape(grid_x, grid_y, values, z, source, index, ax=None, title
         The batch's latents; sample ``index`` is starred, the others coloured by source.
     source : array of int, shape (N,)
     index : int
+    legend : bool
+        Draw the legend.
     """
     fig, ax = _axes(ax)
     z, source = np.asarray(z), np.asarray(source)
@@ -126,7 +173,8 @@ def plot_cost_landscape(grid_x, grid_y, values, z, source, index, ax=None, title
         ax.scatter(z[rows, 0], z[rows, 1], s=14, edgecolors="white", linewidths=0.5, label=f"source {k}")
     ax.scatter(*z[index], marker="*", s=160, c="red", edgecolors="white", label=f"z (sample {index})")
     ax.scatter(grid_x[best[1]], grid_y[best[0]], marker="x", s=80, c="white", label="argmin over $z_B$")
-    ax.legend(fontsize=7, loc="lower left", framealpha=0.6)
+    if legend:
+        ax.legend(fontsize=6, loc="lower left", framealpha=0.6)
     ax.set_aspect("equal")
     if title:
         ax.set_title(title, fontsize=9)

@@ -536,7 +536,9 @@ def _per_source_list(arrays, n_sources: int, what: str) -> Sequence:
     if not isinstance(arrays, Mapping):
         return arrays
     if set(arrays) != set(range(n_sources)):
-        raise ValueError(f"{what} must have the keys 0..{n_sources - 1} (one per source), got {sorted(arrays)}")
+        raise ValueError(
+            f"{what} must have the keys 0..{n_sources - 1} (one per source), got {sorted(arrays)}"
+        )
     return [arrays[k] for k in range(n_sources)]
 
 

@@ -168,7 +168,8 @@ def build_datasets(config: TrainConfig) -> tuple[AllInOneTrainDataset, list[Pair
         ``data.validate`` is off or the root has no ``Val/``; then keep-best is off).
     """
     data = config.data
-    train_set = AllInOneTrainDataset(data.root, data.benchmark, data.patch_size, seed=config.loop.seed)
+    train_set = AllInOneTrainDataset(data.root, data.benchmark, data.patch_size, seed=config.loop.seed,
+                                     oversample=data.oversample or None)
     val_sets = []
     if data.validate:
         for name in test_sets(data.benchmark):

@@ -413,3 +413,24 @@ def test_linear_probe_separable_and_random():
     shifted = noise.clone()
     shifted[:, 0] += 6.0 * labels
     assert linear_probe_accuracy(shifted, labels) > 0.97
+
+
+def test_plotting_helpers_of_notebook_03():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from baryir.plotting import pca_2d, plot_cost_landscape
+
+    rng = np.random.default_rng(0)
+    line = np.outer(rng.normal(size=50), [1.0, 2.0, -1.0]) + 0.01 * rng.normal(size=(50, 3))
+    proj = pca_2d(line)
+    assert proj.shape == (50, 2)
+    assert proj[:, 0].var() > 1e3 * proj[:, 1].var()  # the line lies along the first axis
+    axis = np.linspace(-1, 1, 5)
+    values = np.add.outer(axis, axis) ** 2
+    fig = plot_cost_landscape(axis, axis, values, rng.normal(size=(4, 2)), np.array([0, 0, 1, 1]), 0)
+    assert len(fig.axes) == 2  # the map and its colour bar
+    plt.close(fig)

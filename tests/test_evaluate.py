@@ -131,3 +131,35 @@ def test_eval_on_a_missing_root_names_the_path(ckpt, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "absent") in err and "Traceback" not in err
+
+
+def test_eval_without_lpips_fid_weights_runs_and_says_why(ckpt, demo_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BARYIR_WEIGHTS", str(tmp_path / "no_weights"))
+    out = tmp_path / "eval"
+    code = main(["eval", "--ckpt", str(ckpt), "--benchmark", "demo", "--data", str(demo_root), "--out", str(out),
+                 "--lpips", "--fid", "--max-images", "1", "--no-unseen", "--device", "cpu", "--quiet"])
+    assert code == 0
+    captured = capsys.readouterr()
+    table = (out / "table.md").read_text()
+    for name in ("LPIPS", "FID"):
+        assert f"{name} not computed: weights not found at {tmp_path / 'no_weights'}" in table
+        assert f"{name} not computed" in captured.err
+    assert "PSNR (dB) / SSIM;" in table
+
+
+def test_eval_with_lpips_weights_adds_the_column(ckpt, demo_root, tmp_path, monkeypatch):
+    from baryir import metrics
+    from baryir.evaluate import evaluate_benchmark, load_perceptual
+
+    torch.manual_seed(0)
+    trunk = {f"features.{k}": v for k, v in metrics._AlexFeatures().features.state_dict().items()}
+    heads = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate((64, 192, 384, 256, 256))}
+    stored_weights = metrics.LPIPS
+    monkeypatch.setattr(metrics, "LPIPS", lambda: stored_weights((trunk, heads)))
+    perceptual = load_perceptual(lpips=True)
+    assert perceptual.lpips_model is not None and not perceptual.notes
+    table = evaluate_benchmark({"identity": lambda x: x}, demo_root, "demo", unseen=False, max_images=1,
+                               perceptual=perceptual, progress=False)
+    result = table.rows["identity"]["bsd68_50"]
+    assert result.lpips > table.rows["identity"]["bsd68_15"].lpips > 0
+    assert result.cell().count("/") == 2 and "PSNR (dB) / SSIM / LPIPS" in table.to_markdown()

@@ -107,7 +107,8 @@ def test_bures_wasserstein_rejects_non_psd():
 def test_gaussian_barycenter_of_identical_gaussians_is_that_gaussian(method):
     rng = np.random.default_rng(2)
     mean, cov = rng.standard_normal(3), random_spd(rng, 3)
-    bary_mean, bary_cov = toy.gaussian_barycenter(np.stack([mean] * 3), np.stack([cov] * 3), WEIGHTS, method=method)
+    means, covs = np.stack([mean] * 3), np.stack([cov] * 3)
+    bary_mean, bary_cov = toy.gaussian_barycenter(means, covs, WEIGHTS, method=method)
     np.testing.assert_allclose(bary_mean, mean, atol=1e-12)
     np.testing.assert_allclose(bary_cov, cov, atol=1e-9)
 
@@ -216,7 +217,8 @@ def test_l2_uvp_of_true_maps_is_zero_and_of_identity_matches_closed_form():
     truth = [bench.true_map(k, x) for k, x in enumerate(sources)]
     assert toy.l2_uvp(truth, truth, bench.weights, bench.bary_cov) == 0.0
     as_dicts = [dict(enumerate(arrays)) for arrays in (sources, truth)]
-    assert toy.l2_uvp(*as_dicts, bench.weights, bench.bary_cov) == toy.l2_uvp(sources, truth, bench.weights, bench.bary_cov)
+    from_lists = toy.l2_uvp(sources, truth, bench.weights, bench.bary_cov)
+    assert toy.l2_uvp(*as_dicts, bench.weights, bench.bary_cov) == from_lists
     eye = np.eye(2)
     exact = 100 * sum(
         w * np.trace((eye - A) @ cov @ (eye - A))
