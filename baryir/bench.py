@@ -10,6 +10,10 @@ benchmark is added by appending one entry.
     (ANCHORS.md section 2): a 2-D location-scatter family of a non-Gaussian base
     (``toy2d``) and the Gaussian NOTB setting (K = 3, lambda = (1/4, 1/4, 1/2)) in
     several dimensions (``gaussian``). Writes a JSON report with ``--json``.
+``train``, ``inference``
+    Training-iteration time against a re-statement of the released algorithm, and
+    whole-image versus tiled inference time and memory (:mod:`baryir.perf`; results
+    in ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from baryir import toy, utils
+from baryir import perf, toy, utils
 from baryir.barycenter import BarycenterSolver, SolverConfig
 from baryir.errors import BaryIRError, ConfigError
 
@@ -291,6 +295,16 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable]] = {
         "neural barycenter solver vs exact barycenters (2-D toy, Gaussians)",
         _add_barycenter_arguments,
         _run_barycenter,
+    ),
+    "train": (
+        "training iteration time: ours vs the released algorithm (loops, two forwards), losses compared",
+        perf.add_training_arguments,
+        perf.run_training_benchmark,
+    ),
+    "inference": (
+        "inference time and peak memory, whole image vs tiled, each case in a fresh process",
+        perf.add_inference_arguments,
+        perf.run_inference_benchmark,
     ),
 }
 

@@ -255,7 +255,7 @@ TRAINING_CURVES = (
 )
 
 
-def plot_training_history(history, curves=TRAINING_CURVES, axes=None, size=3.0):
+def plot_training_history(history, curves=TRAINING_CURVES, axes=None, size=3.0, smooth=1):
     """One panel per logged quantity of a training history, against the step.
 
     Parameters
@@ -267,6 +267,8 @@ def plot_training_history(history, curves=TRAINING_CURVES, axes=None, size=3.0):
     axes : sequence of matplotlib Axes, optional
     size : float
         Panel width in inches (when axes are created).
+    smooth : int
+        Also draw a trailing moving average over this many records (1: raw only).
     """
     if axes is None:
         fig, axes = plt.subplots(1, len(curves), figsize=(min(10, size * len(curves)), 2.6))
@@ -275,7 +277,10 @@ def plot_training_history(history, curves=TRAINING_CURVES, axes=None, size=3.0):
         points = [(r["step"], r[key]) for r in history if r.get(key) is not None]
         if points:
             steps, values = zip(*points)
-            ax.plot(steps, values, lw=1.2)
+            ax.plot(steps, values, lw=0.8, alpha=0.4 if smooth > 1 else 1.0)
+            if smooth > 1:
+                window = np.ones(min(smooth, len(values))) / min(smooth, len(values))
+                ax.plot(steps[len(window) - 1:], np.convolve(values, window, mode="valid"), lw=1.5)
             if min(values) > 0:
                 ax.set_yscale("log")
         ax.set_title(title, fontsize=8)
