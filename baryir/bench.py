@@ -10,10 +10,10 @@ benchmark is added by appending one entry.
     (ANCHORS.md section 2): a 2-D location-scatter family of a non-Gaussian base
     (``toy2d``) and the Gaussian NOTB setting (K = 3, lambda = (1/4, 1/4, 1/2)) in
     several dimensions (``gaussian``). Writes a JSON report with ``--json``.
-``train``, ``inference``
-    Training-iteration time against a re-statement of the released algorithm, and
-    whole-image versus tiled inference time and memory (:mod:`baryir.perf`; results
-    in ``benchmarks/RESULTS.md``).
+``train``, ``inference``, ``solver-threads``
+    Training-iteration time against a re-statement of the released algorithm,
+    whole-image versus tiled inference time and memory, and the toy2d solver run
+    per thread count (:mod:`baryir.perf`; results in ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -305,6 +305,11 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable]] = {
         "inference time and peak memory, whole image vs tiled, each case in a fresh process",
         perf.add_inference_arguments,
         perf.run_inference_benchmark,
+    ),
+    "solver-threads": (
+        "time of the toy2d barycenter run (target w2_sq <= 1.5 x noise floor), per torch thread count",
+        perf.add_solver_arguments,
+        perf.run_solver_benchmark,
     ),
 }
 

@@ -46,14 +46,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from itertools import islice
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
 from baryir.barycenter import map_objective, potential_objective
 from baryir.config import load_config
+from baryir.data import build_demo_benchmark
 from baryir.errors import ConfigError
-from baryir.train import Trainer
+from baryir.train import Trainer, potentials_loss, restoration_loss
+from baryir.utils import configure_threads
 
 # --- the released iteration, re-stated with per-sample loops ---------------------------
 
@@ -182,8 +187,6 @@ def agreement(trainer: Trainer, batch: dict) -> dict[str, float]:
         over the network's parameters, of the potentials loss and of its gradient
         over the potentials' parameters.
     """
-    from baryir.train import potentials_loss, restoration_loss
-
     model, potentials, optim = trainer.model, trainer.potentials, trainer.config.optim
     source = batch["source"]
     net_params = [p for p in model.parameters() if p.requires_grad]
@@ -300,22 +303,15 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
         terms, so its gap is absolute) and ``max_weight_gap`` (network weights), ``cost_terms``
         (see :func:`time_cost_terms`) and the settings.
     """
-    from itertools import islice
-
-    from torch.utils.data import DataLoader
-
-    from baryir.data import build_demo_benchmark
-    from baryir.utils import configure_threads
-
     if iters < 1 or warmup < 0:
         raise ConfigError(f"need iters >= 1 and warmup >= 0, got {iters}, {warmup}")
     threads = configure_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = build_demo_benchmark(Path(tmp) / "bench", seed=0, size=max(48, patch))
         base = comparison_overrides(root, preset, patch, batch, potentials, Path(tmp) / "run")
+        forward = {name: "reuse" if name == "reuse" else "second" for name in VARIANTS}
         trainers = {
-            name: Trainer(load_config(None, base + [f"loop.potentials_forward={'reuse' if name == 'reuse' else 'second'}"]))
-            for name in VARIANTS
+            name: Trainer(load_config(None, base + [f"loop.potentials_forward={forward[name]}"])) for name in VARIANTS
         }
         loader = DataLoader(trainers["released"].train_set, batch_size=batch, shuffle=True, drop_last=True,
                             generator=torch.Generator().manual_seed(seed))
@@ -363,6 +359,9 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
 def format_training(report: dict) -> str:
     """Markdown rows of one training comparison."""
     s, x, c, a = report["seconds"], report["speedup"], report["cost_terms"], report["agreement"]
+    cost_ratio = c["costs_looped_s"] / c["costs_vectorised_s"]
+    potentials_ratio = c["potentials_looped_s"] / c["potentials_vectorised_s"]
+    iterations = report["warmup"] + report["iters"]
     head = f"{report['preset']}, patch {report['patch']}, batch {report['batch']}, potentials {report['potentials']}"
     return "\n".join([
         f"| {head} | released (loops, 2 forwards) | {s['released']:.3f} s | 1.00x |",
@@ -370,14 +369,14 @@ def format_training(report: dict) -> str:
         f"| {head} | vectorised + reused z_B (1 forward) | {s['reuse']:.3f} s | {x['total']:.2f}x "
         f"(reuse alone {x['reuse']:.2f}x) |",
         f"| {head} | cost terms alone, fwd+bwd | {c['costs_looped_s'] * 1e3:.2f} -> "
-        f"{c['costs_vectorised_s'] * 1e3:.2f} ms | {c['costs_looped_s'] / c['costs_vectorised_s']:.2f}x |",
+        f"{c['costs_vectorised_s'] * 1e3:.2f} ms | {cost_ratio:.2f}x |",
         f"| {head} | all potentials alone, fwd+bwd | {c['potentials_looped_s'] * 1e3:.2f} -> "
-        f"{c['potentials_vectorised_s'] * 1e3:.2f} ms | {c['potentials_looped_s'] / c['potentials_vectorised_s']:.2f}x |",
+        f"{c['potentials_vectorised_s'] * 1e3:.2f} ms | {potentials_ratio:.2f}x |",
         f"\nlooped vs vectorised from one state: relative gaps loss {a['loss']:.1e}, network gradient "
         f"{a['network_gradient']:.1e}, potentials loss {a['potentials_loss']:.1e}, potentials gradient "
         f"{a['potentials_gradient']:.1e}",
-        f"released vs vectorised trajectories over {report['warmup'] + report['iters']} iterations: restoration loss max "
-        f"relative gap {report['max_relative_loss_gap']:.1e}, potentials loss max absolute gap "
+        f"released vs vectorised trajectories over {iterations} iterations: restoration loss max relative gap"
+        f" {report['max_relative_loss_gap']:.1e}, potentials loss max absolute gap "
         f"{report['max_abs_potential_loss_gap']:.1e}, network weights max gap {report['max_weight_gap']:.1e}; "
         f"first restoration loss identical with reuse: {report['first_loss_equal_in_reuse']}",
     ])
@@ -512,3 +511,55 @@ def _write_json(path: Path | None, report: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {path}")
+
+
+# --- the barycenter solver: one versus two threads ---------------------------------------
+
+TOY2D_TARGET = 1.5  # w2_sq <= 1.5 x noise floor (barycenter issue)
+
+
+def solver_thread_rows(threads: list[int], steps: int = 600, repeats: int = 3, seed: int = 0) -> list[dict]:
+    """Run the ``toy2d`` row of ``bench barycenter`` with each torch thread count.
+
+    Returns
+    -------
+    list of dict
+        ``threads``, ``seconds`` (training plus the W2 scoring; POT's barycenter
+        is skipped), ``ratio_to_floor`` and ``target_met`` (ratio <=
+        :data:`TOY2D_TARGET`).
+    """
+    from baryir.bench import QUICK, BarycenterBenchSettings, toy2d_row  # bench imports this module
+
+    settings = BarycenterBenchSettings(**{**QUICK.__dict__, "steps": steps, "toy_repeats": repeats,
+                                          "pot_repeats": 0})
+    rows = []
+    for count in threads:
+        configure_threads(count)
+        with warnings.catch_warnings():  # the skipped POT comparison averages an empty list
+            warnings.simplefilter("ignore", RuntimeWarning)
+            row = toy2d_row(settings, seed=seed, progress=False)
+        rows.append({"threads": count, "seconds": row["seconds"], "cpu_seconds": row["cpu_seconds"],
+                     "ratio_to_floor": row["ratio_to_floor"], "steps": steps,
+                     "target_met": row["ratio_to_floor"] <= TOY2D_TARGET})
+    return rows
+
+
+def add_solver_arguments(parser) -> None:
+    """Options of ``bench solver-threads``."""
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to compare")
+    parser.add_argument("--steps", type=int, default=600, help="solver steps (quick mode: 600)")
+    parser.add_argument("--repeats", type=int, default=3, help="independent W2 draws in the score")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the rows to this JSON file")
+
+
+def run_solver_benchmark(args) -> int:
+    """``bench solver-threads``: time of the toy2d barycenter run per thread count."""
+    if min(args.threads) < 1 or args.steps < 1 or args.repeats < 1:
+        raise ConfigError("--threads, --steps and --repeats must be >= 1")
+    rows = solver_thread_rows(args.threads, args.steps, args.repeats)
+    for row in rows:
+        print(f"| {row['threads']} | {row['steps']} | {row['seconds']:.1f} s | {row['cpu_seconds']:.1f} s "
+              f"| {row['ratio_to_floor']:.2f} | {'yes' if row['target_met'] else 'no'} |", flush=True)
+    print(f"machine: {machine()}")
+    _write_json(args.json, {"rows": rows, "machine": machine()})
+    return 0

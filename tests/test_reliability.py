@@ -29,12 +29,11 @@ import numpy as np
 import pytest
 import torch
 
-import baryir.train as train_module
 from baryir.checkpoint import load_checkpoint
 from baryir.cli import main as cli_main
 from baryir.config import load_config
 from baryir.data import build_demo_benchmark
-from baryir.errors import BaryIRError, CheckpointError, ImageReadError, TrainingDivergedError
+from baryir.errors import CheckpointError, TrainingDivergedError
 from baryir.train import Trainer
 
 STEPS = 6
@@ -156,7 +155,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(demo_root, tmp_path, strai
 def test_checkpoint_killed_at_random_moments_is_old_or_new_never_partial(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "last.pt"
-    kills, mid_write = 3, 0
+    kills, mid_write = 2, 0
     for _ in range(kills):
         proc = subprocess.Popen([sys.executable, "-c", SAVE_LOOP_CHILD, str(path)], env=CHILD_ENV,
                                 stdout=subprocess.PIPE, text=True)
@@ -239,8 +238,7 @@ def test_unreadable_image_mid_run_is_reported_by_the_cli_and_keeps_the_checkpoin
             *overrides(root, tmp_path / "run", "loop.steps=40")]
     assert cli_main(args) == 2
     err = capsys.readouterr().err
-    assert victim.name in err and "Traceback" not in err
+    assert victim.name in err and "truncated or corrupt" in err and "Traceback" not in err
     saved = tmp_path / "run" / "last.pt"
     state = load_checkpoint(saved)  # the seeded order meets the bad image at step 5
     assert 1 <= state["step"] < 40 and all(torch.isfinite(v).all() for v in state["model"].values())
-    assert issubclass(ImageReadError, BaryIRError)
