@@ -60,7 +60,8 @@ def evaluate_test_sets(model, root: str | Path, benchmark: str = "demo", max_ima
     Parameters
     ----------
     model : baryir.models.BaryIR
-        In eval mode; whole images go through it (the model pads to a multiple of 8).
+        Whole images go through it (:func:`baryir.evaluate.model_restorer`; the model
+        pads to a multiple of 8). PSNR as in :func:`baryir.evaluate.evaluate_set`.
     root : str or Path
         Benchmark root with the test sets of :func:`baryir.data.test_sets`.
     max_images : int, optional
@@ -75,33 +76,23 @@ def evaluate_test_sets(model, root: str | Path, benchmark: str = "demo", max_ima
     examples : list of dict
         Rows for :func:`baryir.plotting.plot_restoration_rows`.
     """
-    import torch
-
     from baryir.data import PairedTestDataset, test_sets, to_uint8
-    from baryir.metrics import psnr
+    from baryir.evaluate import evaluate_set, model_restorer
 
-    device = next(model.parameters()).device
+    restore = model_restorer(model, device=next(model.parameters()).device)
     metrics, examples = {}, []
     for name in test_sets(benchmark):
         dataset = PairedTestDataset(root, name)
-        count = len(dataset) if max_images is None else min(max_images, len(dataset))
-        before, after = [], []
-        for i in range(count):
-            item = dataset[i]
-            with torch.no_grad():
-                restored = model(item["degraded"][None].to(device)).restored[0].clamp(0, 1).cpu()
-            before.append(psnr(item["degraded"], item["clean"]))
-            after.append(psnr(restored, item["clean"]))
-            if keep_examples and i == 0:
-                examples.append({
-                    "task": name, "degraded": to_uint8(item["degraded"]), "restored": to_uint8(restored),
-                    "clean": to_uint8(item["clean"]), "psnr_in": before[-1], "psnr_out": after[-1],
-                })
-        metrics[name] = {
-            "psnr_degraded": sum(before) / count,
-            "psnr_restored": sum(after) / count,
-            "n_images": count,
-        }
+        before = evaluate_set(lambda image: image, dataset, max_images=max_images, progress=False)
+        after = evaluate_set(restore, dataset, max_images=max_images, progress=False)
+        metrics[name] = {"psnr_degraded": before.psnr, "psnr_restored": after.psnr, "n_images": after.n_images}
+        if keep_examples:
+            item = dataset[0]
+            degraded = to_uint8(item["degraded"])
+            examples.append({
+                "task": name, "degraded": degraded, "restored": restore(degraded), "clean": to_uint8(item["clean"]),
+                "psnr_in": before.per_image[item["name"]][0], "psnr_out": after.per_image[item["name"]][0],
+            })
     return metrics, examples
 
 
