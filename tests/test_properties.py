@@ -13,6 +13,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _nets import equivariant_conv_net
+
 from baryir.costs import MLOTCost, contrastive_loss, orthogonality_loss, transport_distance
 from baryir.perf import looped_costs
 from baryir.tiling import restore_tiled
@@ -109,23 +111,6 @@ def test_regularisers_ranges_and_scale_invariance(batch, factor, squared, self_p
     assert torch.allclose(relabelled, ctr)
 
 
-def _equivariant_net(seed: int) -> torch.nn.Module:
-    """Convolutions (one stride-2 level), receptive-field radius <= 6 pixels."""
-    gen = torch.Generator().manual_seed(seed)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 6, 3, padding=1),
-        torch.nn.GELU(),
-        torch.nn.Conv2d(6, 6, 3, stride=2, padding=1),
-        torch.nn.GELU(),
-        torch.nn.ConvTranspose2d(6, 6, 2, stride=2),
-        torch.nn.Conv2d(6, 3, 3, padding=1),
-    ).double()
-    with torch.no_grad():
-        for param in net.parameters():
-            param.copy_(0.3 * torch.randn(param.shape, generator=gen, dtype=torch.float64))
-    return net.eval()
-
-
 @FEW
 @given(
     height=st.integers(9, 120), width=st.integers(9, 120), overlap=st.sampled_from([24, 32]),
@@ -133,7 +118,7 @@ def _equivariant_net(seed: int) -> torch.nn.Module:
 )
 def test_tiled_equals_whole_image_for_translation_equivariant_nets(height, width, overlap, extra, batch_size,
                                                                     seed):
-    net = _equivariant_net(seed)
+    net = equivariant_conv_net(seed)
     tile = overlap + 8 * extra  # discarded margin overlap // 4 >= 6 >= receptive-field radius
     image = torch.rand(1, 3, height, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():

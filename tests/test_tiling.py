@@ -2,27 +2,14 @@
 
 import pytest
 import torch
+from _nets import equivariant_conv_net
 
 from baryir.tiling import restore_tiled, tile_starts
 
 
-def _conv_net(seed: int = 0) -> torch.nn.Module:
-    """Translation-equivariant net (stride 2 down, up), receptive-field radius < 8."""
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1),
-        torch.nn.GELU(),
-        torch.nn.Conv2d(8, 8, 3, stride=2, padding=1),
-        torch.nn.GELU(),
-        torch.nn.ConvTranspose2d(8, 8, 2, stride=2),
-        torch.nn.Conv2d(8, 3, 3, padding=1),
-    ).double()
-    return net.eval()
-
-
 @pytest.mark.parametrize("size", [(67, 95), (64, 64), (33, 130)])
 def test_tiled_equals_whole_for_equivariant_net(size):
-    net = _conv_net()
+    net = equivariant_conv_net(width=8)
     image = torch.rand(1, 3, *size, dtype=torch.float64)
     with torch.no_grad():
         whole = restore_tiled(net, image, tile=None)
@@ -35,7 +22,7 @@ def test_tiled_equals_whole_for_equivariant_net(size):
 
 def test_too_little_overlap_shows_seams():
     """With no discarded margin the tile borders differ: the test above is not vacuous."""
-    net = _conv_net()
+    net = equivariant_conv_net(width=8)
     image = torch.rand(1, 3, 64, 96, dtype=torch.float64)
     with torch.no_grad():
         whole = restore_tiled(net, image)
