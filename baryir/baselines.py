@@ -22,10 +22,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
 
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float image in [0, 1] to uint8 (round and clip)."""
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+from baryir.data.io import round_to_uint8
 
 
 def estimate_noise_sigma(image: np.ndarray) -> float:
@@ -63,7 +60,7 @@ def nlm_denoise(image: np.ndarray, sigma: float | None = None) -> np.ndarray:
         image / 255.0, h=0.6 * s, sigma=s, patch_size=5, patch_distance=6,
         fast_mode=True, channel_axis=-1,
     )  # fmt: skip
-    return _to_uint8(out)
+    return round_to_uint8(255.0 * out)
 
 
 def tv_denoise(image: np.ndarray, sigma: float | None = None) -> np.ndarray:
@@ -75,7 +72,7 @@ def tv_denoise(image: np.ndarray, sigma: float | None = None) -> np.ndarray:
     tuned per test set.
     """
     s = _noise_sigma(image, sigma)
-    return _to_uint8(denoise_tv_chambolle(image / 255.0, weight=0.8 * s, channel_axis=-1))
+    return round_to_uint8(255.0 * denoise_tv_chambolle(image / 255.0, weight=0.8 * s, channel_axis=-1))
 
 
 def dark_channel(image: np.ndarray, patch: int = 15) -> np.ndarray:
@@ -128,7 +125,7 @@ def dcp_dehaze(
     if refine:
         transmission = guided_filter(hazy.mean(axis=2), transmission, 4 * patch, 1e-3)
     transmission = np.maximum(transmission, t_min)[..., None]
-    return _to_uint8((hazy - airlight) / transmission + airlight)
+    return round_to_uint8(255.0 * ((hazy - airlight) / transmission + airlight))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage, signal
 
+from baryir.data.io import round_to_uint8
+
 #: Default range of every sampled parameter, per degradation kind.
 PARAMETER_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "noise": {},
@@ -99,11 +101,6 @@ def sample_parameters(kind: str, rng: np.random.Generator | int | None = None,
     for name in names:
         params[name] = round(_draw(rng, kind, name, None), decimals)
     return params
-
-
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    """Round float values on the 0-255 scale to uint8 (clipped)."""
-    return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
 def add_gaussian_noise(image: np.ndarray, sigma: float = 25.0,
@@ -197,7 +194,7 @@ def add_rain(image: np.ndarray, rng: np.random.Generator | int | None = None,
     streaks = intensity * rain_layer(image.shape[:2], rng, density, length, angle)
     clean = image / 255.0
     rainy = 1.0 - (1.0 - clean) * (1.0 - streaks[:, :, None])
-    return _to_uint8(255.0 * rainy)
+    return round_to_uint8(255.0 * rainy)
 
 
 def depth_proxy(shape: tuple[int, int], rng: np.random.Generator | int | None = None) -> np.ndarray:
@@ -249,7 +246,7 @@ def add_haze(image: np.ndarray, rng: np.random.Generator | int | None = None,
     if depth is None:
         depth = depth_proxy(image.shape[:2], rng)
     t = haze_transmission(depth, beta)[:, :, None]
-    return _to_uint8(image * t + 255.0 * A * (1.0 - t))
+    return round_to_uint8(image * t + 255.0 * A * (1.0 - t))
 
 
 def add_blur(image: np.ndarray, rng: np.random.Generator | int | None = None,
@@ -280,7 +277,7 @@ def add_blur(image: np.ndarray, rng: np.random.Generator | int | None = None,
         raise ValueError(f"unknown blur kernel {kernel!r}; use one of {BLUR_KERNELS}")
     channels = [ndimage.convolve(image[:, :, c].astype(np.float64), weights, mode="reflect")
                 for c in range(image.shape[2])]
-    return _to_uint8(np.stack(channels, axis=2))
+    return round_to_uint8(np.stack(channels, axis=2))
 
 
 def low_light(image: np.ndarray, rng: np.random.Generator | int | None = None,
@@ -296,7 +293,7 @@ def low_light(image: np.ndarray, rng: np.random.Generator | int | None = None,
     scale = _draw(rng, "lowlight", "scale", scale)
     noise_sigma = _draw(rng, "lowlight", "noise_sigma", noise_sigma)
     dark = 255.0 * scale * (image / 255.0) ** gamma
-    return _to_uint8(dark + noise_sigma * rng.standard_normal(image.shape))
+    return round_to_uint8(dark + noise_sigma * rng.standard_normal(image.shape))
 
 
 #: Degradation kind -> function ``f(image, rng=..., **params) -> uint8 image``.

@@ -163,6 +163,14 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
 
 
+def round_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Round a float array on the 0-255 scale to uint8, clipping to [0, 255].
+
+    The numpy counterpart of :func:`to_uint8`, for arrays of any shape.
+    """
+    return np.clip(np.round(values), 0, 255).astype(np.uint8)
+
+
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     """Convert a float tensor (3, H, W) or (1, 3, H, W) in [0, 1] to uint8 (H, W, 3).
 
