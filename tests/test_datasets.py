@@ -27,7 +27,7 @@ from baryir.data.demo import (
     render_photo,
 )
 from baryir.data.io import read_image, write_image
-from baryir.data.layout import BENCHMARKS, TASKS, check_layout, list_pairs, scan_layout, test_sets
+from baryir.data.layout import BENCHMARKS, TASKS, TEST_SETS, check_layout, list_pairs, scan_layout, test_sets
 from baryir.errors import ConfigError, DatasetLayoutError, ImageReadError
 
 PATCH = 32
@@ -76,6 +76,23 @@ def test_demo_is_deterministic_and_splits_are_disjoint(demo_root, tmp_path):
     names = {split: {p.stem for p in (demo_root / split / "denoise/bsd68").iterdir()} for split in ("Val", "Test")}
     train = {p.stem for p in (demo_root / "Train/Denoise").iterdir()}
     assert names["Val"].isdisjoint(names["Test"]) and train.isdisjoint(names["Val"] | names["Test"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_every_demo_pair_is_degraded(tmp_path, seed):
+    """No degraded demo image equals its clean partner (sampled parameters once rounded a
+    rain density of 0.002-0.005 to 0, leaving rain-free "rainy" images)."""
+    root = build_demo_benchmark(tmp_path / "bench", seed=seed, size=48)
+    checked = 0
+    for split, specs in (("Train", [TASKS[name] for name in ("derain", "dehaze", "deblur", "lowlight")]),
+                         ("Test", [TEST_SETS[name] for name in ("rain100l", "sots", "gopro", "lol")]),
+                         ("Val", [TEST_SETS[name] for name in ("rain100l", "sots", "gopro", "lol")])):
+        for spec in specs:
+            for degraded, clean in list_pairs(root / split, spec):
+                difference = np.abs(read_image(degraded).astype(float) - read_image(clean).astype(float))
+                assert difference.max() >= 10, (split, spec.name, degraded.name)  # 0 when rain-free
+                checked += 1
+    assert checked >= 40
 
 
 def test_shipped_images_match_their_recorded_provenance():

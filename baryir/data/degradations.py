@@ -82,8 +82,11 @@ def _draw(rng: np.random.Generator, kind: str, name: str, value: float | None) -
 
 
 def sample_parameters(kind: str, rng: np.random.Generator | int | None = None,
-                      decimals: int = 2) -> dict[str, float | str]:
-    """Draw every parameter of ``kind`` from :data:`PARAMETER_RANGES`, rounded to ``decimals``.
+                      significant: int = 3) -> dict[str, float | str]:
+    """Draw every parameter of ``kind`` from :data:`PARAMETER_RANGES`, rounded to
+    ``significant`` significant digits (so a small value such as a rain density of
+    0.003 keeps its size; the range ends have at most 3 digits, so a rounded value
+    stays in its range).
 
     For ``"blur"`` the kernel shape is drawn first and only its own parameters are returned.
     ``"noise"`` has no default range (its ``sigma`` is part of the task) and returns ``{}``.
@@ -99,7 +102,7 @@ def sample_parameters(kind: str, rng: np.random.Generator | int | None = None,
         params["kernel"] = BLUR_KERNELS[int(rng.integers(len(BLUR_KERNELS)))]
         names = ["length", "angle"] if params["kernel"] == "motion" else ["radius"]
     for name in names:
-        params[name] = round(_draw(rng, kind, name, None), decimals)
+        params[name] = float(f"{_draw(rng, kind, name, None):.{significant}g}")
     return params
 
 
