@@ -10,10 +10,11 @@ benchmark is added by appending one entry.
     (ANCHORS.md section 2): a 2-D location-scatter family of a non-Gaussian base
     (``toy2d``) and the Gaussian NOTB setting (K = 3, lambda = (1/4, 1/4, 1/2)) in
     several dimensions (``gaussian``). Writes a JSON report with ``--json``.
-``train``, ``inference``, ``solver-threads``
+``train``, ``network``, ``inference``, ``solver-threads``
     Training-iteration time against a re-statement of the released algorithm,
-    whole-image versus tiled inference time and memory, and the toy2d solver run
-    per thread count (:mod:`baryir.perf`; results in ``benchmarks/RESULTS.md``).
+    the network's forward + backward time per kernel variant, whole-image versus
+    tiled inference time and memory, and the toy2d solver run per thread count
+    (:mod:`baryir.perf`; results in ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -300,6 +301,11 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable]] = {
         "training iteration time: ours vs the released algorithm (loops, two forwards), losses compared",
         perf.add_training_arguments,
         perf.run_training_benchmark,
+    ),
+    "network": (
+        "network forward+backward time per kernel variant (released, fused LayerNorm, ours, channels-last, compile)",
+        perf.add_network_arguments,
+        perf.run_network_benchmark,
     ),
     "inference": (
         "inference time and peak memory, whole image vs tiled, each case in a fresh process",

@@ -17,7 +17,9 @@ released code). Keys::
 
 Files are written to a temporary name in the same folder and moved into place
 with :func:`os.replace`, so an interrupted save never leaves a truncated file
-under the final name.
+under the final name. A process killed during a save leaves its temporary file
+(``.NAME.tmp-PID``) behind; the next save to the same name removes the ones whose
+process has ended.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
@@ -63,6 +66,39 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete the temporary files that killed saves to ``path`` left behind.
+
+    Only ``.NAME.tmp-PID`` files whose process ``PID`` no longer runs are removed,
+    so a save in progress in another process is never touched.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _process_running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _process_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -111,7 +111,7 @@ class LoopConfig:
     Give exactly one of ``steps`` and ``epochs`` (set the other to ``null``). ``batch_size`` is per process
     (the effective batch under DDP is ``batch_size * world_size``).
     ``potentials_forward="second"`` recomputes ``z_B`` with the updated network
-    for the potentials step (released code); ``"reuse"`` reuses the detached
+    for the potentials step (released code; encoder and ``T`` only); ``"reuse"`` reuses the detached
     ``z_B`` of the restoration step (one forward pass fewer). ``val_every`` (steps,
     0 = only at the end) scores the validation split, ``val_images`` images per
     set (0 = all); ``checkpoint_every`` (0 = only at the end) writes ``last.pt``.

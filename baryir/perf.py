@@ -1,33 +1,54 @@
 """Performance measurements: our training iteration against the released algorithm,
-and the time and peak memory of whole-image versus tiled inference.
+the network's kernels, and the time and peak memory of whole-image versus tiled
+inference.
 
 Training (``python -m baryir.bench train``)
 -------------------------------------------
-Three ways to run one BaryIR iteration, each on its own copy of the same
-initial weights and fed the same batches, timed in turn (round robin, so a
-load spike on a shared machine hits all three alike):
+Five ways to run one BaryIR iteration, each on its own copy of the same initial
+weights and fed the same batches, timed in turn (round robin, so a load spike on a
+shared machine hits all of them alike). Each adds one optimisation to the one
+before it, so the ratio of neighbours is the speed-up of that optimisation:
 
 ``released``
-    :func:`released_train_step`, a re-statement of the released training loop's
-    execution: per-sample Python loops for the transport distance, the
-    orthogonality and contrastive terms (inner loops over the batch) and for the
-    potentials, and a second forward pass for the potentials step; fp32.
+    :func:`released_train_step` on a network with the released kernels
+    (:func:`use_released_kernels`: LayerNorm spelled out, ``q`` and ``k``
+    normalised before the attention product), a re-statement of the released
+    training loop's execution: per-sample Python loops for the transport distance,
+    the orthogonality and contrastive terms (inner loops over the batch) and the
+    potentials, and a second full forward pass for the potentials step; fp32.
+``fused``
+    The same loop on our network (fused ``F.layer_norm``; attention normalised on
+    the small Gram matrix, see :class:`baryir.models.MDTA`).
+``encoder``
+    The same, with the second forward pass stopping at ``z_B``
+    (:meth:`baryir.models.BaryIR.barycenter_latent`; the decoder's output is not
+    used by the potentials step).
 ``vectorised``
-    :meth:`baryir.train.Trainer.train_step` with ``potentials_forward="second"``:
-    the same arithmetic with batched cost matrices and one potentials call per
-    source; still two forward passes. Losses must equal ``released``'s up to float
-    rounding, which the benchmark reports.
+    :meth:`baryir.train.Trainer.train_step` with ``potentials_forward="second"``
+    (the default of ``configs/aio3.yaml`` and ``aio5.yaml``): batched cosine
+    matrices for the cost terms and one potentials call per source as well.
 ``reuse``
-    The same with ``potentials_forward="reuse"``: the potentials step reuses the
-    detached ``z_B`` of the restoration step (one forward pass fewer). This
-    changes the algorithm slightly (``z_B`` before the network's update), so its
-    losses differ after the first step.
+    ``potentials_forward="reuse"``: the potentials step reuses the detached ``z_B``
+    of the restoration step (no second forward pass). This changes the algorithm
+    slightly (``z_B`` from before the network's update), so its losses differ from
+    the second step on.
+
+The first four run the same algorithm, so their losses agree up to float rounding,
+which the benchmark reports (:func:`agreement` from one state, and the gaps between
+the ``released`` and ``vectorised`` trajectories).
 
 The re-statement computes the objective of our engine (the per-source weighted
 mean of :func:`baryir.barycenter.weighted_source_mean` and one potentials step
 with the congruence penalty over the batch) so the losses can be compared; the
 released code's other estimator (``mean_i lambda_k(i) ...``) and its extra
 one-sample congruence step are algorithmic differences, not speed items.
+
+Network kernels (``python -m baryir.bench network``)
+----------------------------------------------------
+Forward + backward of the network alone: released kernels, our fused LayerNorm
+only, our kernels, and two options not adopted: our kernels in channels-last
+memory format, and under ``torch.compile`` (``--compile``; its compile time is
+reported separately).
 
 Inference (``python -m baryir.bench inference``)
 ------------------------------------------------
@@ -51,14 +72,70 @@ from itertools import islice
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from baryir.barycenter import map_objective, potential_objective
 from baryir.config import load_config
 from baryir.data import build_demo_benchmark
 from baryir.errors import ConfigError
+from baryir.models import MDTA, ChannelLayerNorm, build_model
 from baryir.train import Trainer, potentials_loss, restoration_loss
 from baryir.utils import configure_threads
+
+# --- the released network kernels -------------------------------------------------------
+
+
+class ReleasedLayerNorm(ChannelLayerNorm):
+    """The released code's LayerNorm: pixels to tokens ``(N, H*W, C)``, the formula
+    spelled out (mean, biased variance, subtract, divide, scale, shift), back to
+    ``(N, C, H, W)``. Same parameters and values as :class:`ChannelLayerNorm`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        tokens = x.permute(0, 2, 3, 1).reshape(n, h * w, c)
+        var = tokens.var(-1, keepdim=True, unbiased=False)
+        if self.bias is None:
+            normed = tokens / torch.sqrt(var + self.eps) * self.weight
+        else:
+            normed = (tokens - tokens.mean(-1, keepdim=True)) / torch.sqrt(var + self.eps) * self.weight + self.bias
+        return normed.reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+
+class ReleasedMDTA(MDTA):
+    """The released attention map: ``q`` and ``k`` (each ``(C/h, H*W)`` per head)
+    normalised over pixels before ``q k^T``. Same parameters and values as
+    :class:`MDTA`."""
+
+    def attention_map(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        return (q @ k.transpose(-2, -1) * self.temperature).softmax(dim=-1)
+
+
+def use_released_kernels(model: torch.nn.Module, layernorm: bool = True, attention: bool = True) -> int:
+    """Switch ``model``'s LayerNorms and/or attentions to the released kernels in place.
+
+    The modules keep their parameters (the state dict is unchanged); only their
+    forward changes to :class:`ReleasedLayerNorm` / :class:`ReleasedMDTA`.
+
+    Returns
+    -------
+    int
+        Number of modules switched.
+    """
+    swaps = {}
+    if layernorm:
+        swaps[ChannelLayerNorm] = ReleasedLayerNorm
+    if attention:
+        swaps[MDTA] = ReleasedMDTA
+    switched = 0
+    for module in model.modules():
+        released = swaps.get(type(module))
+        if released is not None:
+            module.__class__ = released
+            switched += 1
+    return switched
+
 
 # --- the released iteration, re-stated with per-sample loops ---------------------------
 
@@ -145,18 +222,29 @@ def released_potentials_loss(trainer: Trainer, z_b: torch.Tensor, source: torch.
                                penalty_weight=trainer.config.optim.congruence_weight)
 
 
-def released_train_step(trainer: Trainer, batch: dict) -> dict[str, float]:
+def released_train_step(trainer: Trainer, batch: dict, second_forward: str = "full") -> dict[str, float]:
     """One iteration of the released algorithm's execution on ``trainer``'s networks.
 
     Same updates as :meth:`Trainer.train_step` with ``potentials_forward="second"``,
     computed with per-sample loops and a second forward pass. Needs CPU/fp32, one
     process, no gradient clipping.
 
+    Parameters
+    ----------
+    trainer : Trainer
+    batch : dict
+        A training batch (``degraded``, ``clean``, ``source``, ``label``).
+    second_forward : {"full", "encoder"}
+        The second forward pass runs the whole network (released code) or stops at
+        ``z_B`` (:meth:`baryir.models.BaryIR.barycenter_latent`; same ``z_B``).
+
     Returns
     -------
     dict
         ``loss`` (restoration step) and ``potential_loss`` (potentials step).
     """
+    if second_forward not in ("full", "encoder"):
+        raise ConfigError(f"second_forward must be 'full' or 'encoder', got {second_forward!r}")
     model, potentials = trainer.model, trainer.potentials
     potentials.requires_grad_(False)
     loss = released_restoration_loss(trainer, model(batch["degraded"]), batch)
@@ -166,8 +254,9 @@ def released_train_step(trainer: Trainer, batch: dict) -> dict[str, float]:
     trainer.sched_model.step()
     potentials.requires_grad_(True)
 
-    with torch.no_grad():
-        z_b = model(batch["degraded"]).z_b  # the second forward pass
+    with torch.no_grad():  # the second forward pass
+        degraded = batch["degraded"]
+        z_b = model(degraded).z_b if second_forward == "full" else model.barycenter_latent(degraded)
     pot_loss = released_potentials_loss(trainer, z_b, batch["source"])
     trainer.opt_pot.zero_grad(set_to_none=True)
     pot_loss.backward()
@@ -177,50 +266,68 @@ def released_train_step(trainer: Trainer, batch: dict) -> dict[str, float]:
     return {"loss": loss.item(), "potential_loss": pot_loss.item()}
 
 
-def agreement(trainer: Trainer, batch: dict) -> dict[str, float]:
-    """Looped versus vectorised losses and gradients from one state (nothing is updated).
+def agreement(released: Trainer, ours: Trainer, batch: dict) -> dict[str, float]:
+    """The released execution against ours from one state (nothing is updated).
+
+    ``released`` runs the released kernels with per-sample loops, ``ours`` our
+    kernels with the vectorised terms; both must hold the same weights.
 
     Returns
     -------
     dict
-        Relative gaps ``|a - b| / max|b|`` of the restoration loss, of its gradient
-        over the network's parameters, of the potentials loss and of its gradient
-        over the potentials' parameters.
+        Relative gaps ``max|a - b| / max|b|`` of the restoration loss, of its
+        gradient over the network's parameters, of the potentials loss and of its
+        gradient over the potentials' parameters.
     """
-    model, potentials, optim = trainer.model, trainer.potentials, trainer.config.optim
-    source = batch["source"]
-    net_params = [p for p in model.parameters() if p.requires_grad]
-    out = model(batch["degraded"])
-    potentials.requires_grad_(False)
-    looped = released_restoration_loss(trainer, out, batch)
-    vectorised, _ = restoration_loss(out, batch["clean"], source, batch["label"], trainer.cost, potentials,
-                                     trainer.weights, optim)
-    grads_a = torch.autograd.grad(looped, net_params, retain_graph=True, allow_unused=True)
-    grads_b = torch.autograd.grad(vectorised, net_params, allow_unused=True)
-    potentials.requires_grad_(True)
-    z_b = out.z_b.detach()
-    pot_params = list(potentials.parameters())
-    pot_a = released_potentials_loss(trainer, z_b, source)
-    pot_b, _ = potentials_loss(potentials, z_b, source, trainer.weights, optim.congruence_weight)
-    pgrads_a = torch.autograd.grad(pot_a, pot_params)
-    pgrads_b = torch.autograd.grad(pot_b, pot_params)
-
-    def gap(a, b) -> float:
-        a = torch.cat([t.reshape(-1) for t in a if t is not None])
-        b = torch.cat([t.reshape(-1) for t in b if t is not None])
-        return float(((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).detach())
-
+    source, optim = batch["source"], ours.config.optim
+    out_a, out_b = released.model(batch["degraded"]), ours.model(batch["degraded"])
+    for trainer in (released, ours):
+        trainer.potentials.requires_grad_(False)
+    loss_a = released_restoration_loss(released, out_a, batch)
+    loss_b, _ = restoration_loss(out_b, batch["clean"], source, batch["label"], ours.cost, ours.potentials,
+                                 ours.weights, optim)
+    grads_a = torch.autograd.grad(loss_a, list(released.model.parameters()), allow_unused=True)
+    grads_b = torch.autograd.grad(loss_b, list(ours.model.parameters()), allow_unused=True)
+    for trainer in (released, ours):
+        trainer.potentials.requires_grad_(True)
+    pot_a = released_potentials_loss(released, out_a.z_b.detach(), source)
+    pot_b, _ = potentials_loss(ours.potentials, out_b.z_b.detach(), source, ours.weights, optim.congruence_weight)
+    pgrads_a = torch.autograd.grad(pot_a, list(released.potentials.parameters()))
+    pgrads_b = torch.autograd.grad(pot_b, list(ours.potentials.parameters()))
     return {
-        "loss": _relative_gap(looped.item(), vectorised.item()),
-        "network_gradient": gap(grads_a, grads_b),
-        "potentials_loss": gap([pot_a], [pot_b]),
-        "potentials_gradient": gap(pgrads_a, pgrads_b),
+        "loss": _relative_gap(loss_a.item(), loss_b.item()),
+        "network_gradient": _tensor_gap(grads_a, grads_b),
+        "potentials_loss": _tensor_gap([pot_a], [pot_b]),
+        "potentials_gradient": _tensor_gap(pgrads_a, pgrads_b),
     }
+
+
+def _tensor_gap(a, b) -> float:
+    """``max|a - b| / max|b|`` over lists of tensors (None entries skipped)."""
+    a = torch.cat([t.detach().reshape(-1) for t in a if t is not None])
+    b = torch.cat([t.detach().reshape(-1) for t in b if t is not None])
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
 
 # --- the training comparison -----------------------------------------------------------
 
-VARIANTS = ("released", "vectorised", "reuse")
+VARIANT_LABELS = {  # in order: each variant adds one optimisation to the one before
+    "released": "released (released kernels, loops, 2 full forwards)",
+    "fused": "+ fused kernels (LayerNorm, attention)",
+    "encoder": "+ second forward through encoder and T only",
+    "vectorised": "+ vectorised costs and potentials (our default)",
+    "reuse": "+ reused z_B (no second forward)",
+}
+VARIANTS = tuple(VARIANT_LABELS)
+
+
+def run_variant(name: str, trainer: Trainer, batch: dict) -> dict[str, float]:
+    """One training iteration the way variant ``name`` of :data:`VARIANTS` runs it."""
+    if name in ("released", "fused"):
+        return released_train_step(trainer, batch, second_forward="full")
+    if name == "encoder":
+        return released_train_step(trainer, batch, second_forward="encoder")
+    return trainer.train_step(batch)
 
 
 def comparison_overrides(root: str | Path, preset: str, patch: int, batch: int, potentials: str,
@@ -273,7 +380,7 @@ def time_cost_terms(trainer: Trainer, batch: dict, repeats: int) -> dict[str, fl
 
 def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iters: int = 5, warmup: int = 1,
                      potentials: str = "reference", seed: int = 0, threads: int | None = None) -> dict:
-    """Time the three iterations of the module docstring and compare their losses.
+    """Time the five iterations of the module docstring and compare their losses.
 
     Parameters
     ----------
@@ -293,15 +400,17 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
     Returns
     -------
     dict
-        ``seconds`` (median per variant), ``speedup`` (``vectorised`` = released /
-        vectorised, ``reuse`` = vectorised / reuse, ``total`` = released / reuse),
-        ``agreement`` (:func:`agreement` on the first batch, before training),
-        ``losses`` per variant and iteration ([restoration, potentials]), and between
-        the ``released`` and ``vectorised`` trajectories (RMSprop turns rounding
-        differences in near-zero gradients into steps of up to ~10 lr): ``max_relative_loss_gap`` (restoration loss),
+        ``seconds`` (median per variant); ``speedup`` (per variant: ``total``,
+        released / variant, and ``step``, previous variant / variant); ``agreement``
+        (:func:`agreement` of ``released`` and ``vectorised`` on the first batch,
+        before training); ``losses`` per variant and iteration ([restoration,
+        potentials]); between the ``released`` and ``vectorised`` trajectories
+        (RMSprop turns rounding differences in near-zero gradients into steps of up
+        to ~10 lr): ``max_relative_loss_gap`` (restoration loss),
         ``max_abs_potential_loss_gap`` (the potentials loss is a small difference of
-        terms, so its gap is absolute) and ``max_weight_gap`` (network weights), ``cost_terms``
-        (see :func:`time_cost_terms`) and the settings.
+        terms, so its gap is absolute) and ``max_weight_gap`` (network weights);
+        ``first_loss_equal_in_reuse``; ``cost_terms`` (:func:`time_cost_terms`);
+        and the settings.
     """
     if iters < 1 or warmup < 0:
         raise ConfigError(f"need iters >= 1 and warmup >= 0, got {iters}, {warmup}")
@@ -309,47 +418,44 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
     with tempfile.TemporaryDirectory() as tmp:
         root = build_demo_benchmark(Path(tmp) / "bench", seed=0, size=max(48, patch))
         base = comparison_overrides(root, preset, patch, batch, potentials, Path(tmp) / "run")
-        forward = {name: "reuse" if name == "reuse" else "second" for name in VARIANTS}
         trainers = {
-            name: Trainer(load_config(None, base + [f"loop.potentials_forward={forward[name]}"])) for name in VARIANTS
+            name: Trainer(load_config(None, base + [f"loop.potentials_forward={'reuse' if name == 'reuse' else 'second'}"]))
+            for name in VARIANTS
         }
+        use_released_kernels(trainers["released"].model)
         loader = DataLoader(trainers["released"].train_set, batch_size=batch, shuffle=True, drop_last=True,
                             generator=torch.Generator().manual_seed(seed))
         batches = list(islice(loader, warmup + iters))
-    same_state = agreement(trainers["vectorised"], batches[0])
+    same_state = agreement(trainers["released"], trainers["vectorised"], batches[0])
     times = {name: [] for name in VARIANTS}
     losses = {name: [] for name in VARIANTS}
     for index, item in enumerate(batches):
         for name, trainer in trainers.items():
             start = time.perf_counter()
-            scalars = released_train_step(trainer, item) if name == "released" else trainer.train_step(item)
+            scalars = run_variant(name, trainer, item)
             if index >= warmup:
                 times[name].append(time.perf_counter() - start)
             losses[name].append([scalars["loss"], scalars["potential_loss"]])
     seconds = {name: _median(values) for name, values in times.items()}
     pairs = list(zip(losses["released"], losses["vectorised"]))
-    loss_gap = max(_relative_gap(a[0], b[0]) for a, b in pairs)
-    potential_gap = max(abs(a[1] - b[1]) for a, b in pairs)
     released_w = trainers["released"].model.state_dict()
     vectorised_w = trainers["vectorised"].model.state_dict()
-    weight_gap = max(float((released_w[k] - vectorised_w[k]).abs().max()) for k in released_w)
-    model = trainers["released"].model
     return {
         "preset": preset, "patch": patch, "batch": batch, "iters": iters, "warmup": warmup,
         "potentials": potentials, "threads": threads,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in trainers["released"].model.parameters()),
         "potential_parameters": sum(p.numel() for p in trainers["released"].potentials.parameters()),
         "seconds": seconds,
         "speedup": {
-            "vectorised": seconds["released"] / seconds["vectorised"],
-            "reuse": seconds["vectorised"] / seconds["reuse"],
-            "total": seconds["released"] / seconds["reuse"],
+            name: {"total": seconds["released"] / seconds[name],
+                   "step": seconds[VARIANTS[max(i - 1, 0)]] / seconds[name]}
+            for i, name in enumerate(VARIANTS)
         },
         "losses": losses,
         "agreement": same_state,
-        "max_relative_loss_gap": loss_gap,
-        "max_abs_potential_loss_gap": potential_gap,
-        "max_weight_gap": weight_gap,
+        "max_relative_loss_gap": max(_relative_gap(a[0], b[0]) for a, b in pairs),
+        "max_abs_potential_loss_gap": max(abs(a[1] - b[1]) for a, b in pairs),
+        "max_weight_gap": max(float((released_w[k] - vectorised_w[k]).abs().max()) for k in released_w),
         "first_loss_equal_in_reuse": _relative_gap(losses["reuse"][0][0], losses["vectorised"][0][0]) < 1e-5,
         "cost_terms": time_cost_terms(trainers["vectorised"], batches[-1], repeats=max(3, iters)),
         "machine": machine(),
@@ -362,17 +468,16 @@ def format_training(report: dict) -> str:
     cost_ratio = c["costs_looped_s"] / c["costs_vectorised_s"]
     potentials_ratio = c["potentials_looped_s"] / c["potentials_vectorised_s"]
     iterations = report["warmup"] + report["iters"]
-    head = f"{report['preset']}, patch {report['patch']}, batch {report['batch']}, potentials {report['potentials']}"
+    head = f"{report['preset']}, patch {report['patch']}, batch {report['batch']}"
+    rows = [f"| {head} | {VARIANT_LABELS[name]} | {s[name]:.3f} s | {x[name]['step']:.2f}x | {x[name]['total']:.2f}x |"
+            for name in VARIANTS]
     return "\n".join([
-        f"| {head} | released (loops, 2 forwards) | {s['released']:.3f} s | 1.00x |",
-        f"| {head} | vectorised costs/potentials, 2 forwards | {s['vectorised']:.3f} s | {x['vectorised']:.2f}x |",
-        f"| {head} | vectorised + reused z_B (1 forward) | {s['reuse']:.3f} s | {x['total']:.2f}x "
-        f"(reuse alone {x['reuse']:.2f}x) |",
+        *rows,
         f"| {head} | cost terms alone, fwd+bwd | {c['costs_looped_s'] * 1e3:.2f} -> "
-        f"{c['costs_vectorised_s'] * 1e3:.2f} ms | {cost_ratio:.2f}x |",
+        f"{c['costs_vectorised_s'] * 1e3:.2f} ms | {cost_ratio:.2f}x | |",
         f"| {head} | all potentials alone, fwd+bwd | {c['potentials_looped_s'] * 1e3:.2f} -> "
-        f"{c['potentials_vectorised_s'] * 1e3:.2f} ms | {potentials_ratio:.2f}x |",
-        f"\nlooped vs vectorised from one state: relative gaps loss {a['loss']:.1e}, network gradient "
+        f"{c['potentials_vectorised_s'] * 1e3:.2f} ms | {potentials_ratio:.2f}x | |",
+        f"\nreleased vs vectorised from one state: relative gaps loss {a['loss']:.1e}, network gradient "
         f"{a['network_gradient']:.1e}, potentials loss {a['potentials_loss']:.1e}, potentials gradient "
         f"{a['potentials_gradient']:.1e}",
         f"released vs vectorised trajectories over {iterations} iterations: restoration loss max relative gap"
@@ -380,6 +485,124 @@ def format_training(report: dict) -> str:
         f"{report['max_abs_potential_loss_gap']:.1e}, network weights max gap {report['max_weight_gap']:.1e}; "
         f"first restoration loss identical with reuse: {report['first_loss_equal_in_reuse']}",
     ])
+
+
+# --- the network's kernels ---------------------------------------------------------------
+
+NETWORK_LABELS = {
+    "released": "released kernels",
+    "fused-layernorm": "fused LayerNorm only",
+    "ours": "fused LayerNorm + Gram-normalised attention (ours)",
+    "channels-last": "ours, channels-last memory format (not adopted)",
+    "compiled": "ours under torch.compile (not adopted)",
+}
+NETWORK_VARIANTS = tuple(NETWORK_LABELS)
+
+
+def _network_variant(name: str, model: torch.nn.Module):
+    """``(module, to_input)`` for variant ``name`` of :data:`NETWORK_VARIANTS`; ``model``
+    is a fresh copy with our kernels that the variant may change."""
+    if name == "released":
+        use_released_kernels(model)
+    elif name == "fused-layernorm":
+        use_released_kernels(model, layernorm=False)
+    elif name == "channels-last":
+        return model.to(memory_format=torch.channels_last), lambda x: x.contiguous(memory_format=torch.channels_last)
+    elif name == "compiled":
+        return torch.compile(model), _identity
+    return model, _identity
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def compare_network(preset: str = "tiny", patch: int = 32, batch: int = 3, iters: int = 5, warmup: int = 1,
+                    compile_model: bool = False, seed: int = 0, threads: int | None = None) -> dict:
+    """Forward + backward time of the network alone under each kernel variant.
+
+    Every variant starts from the same weights and sees the same random batch
+    ``(batch, 3, patch, patch)``; the loss is ``mean(restored^2) + mean(z_B^2)``.
+    Variants are timed in turn (round robin).
+
+    Parameters
+    ----------
+    preset : str
+        Model preset.
+    patch, batch : int
+        Input side and batch size.
+    iters, warmup : int
+        Timed and untimed passes per variant.
+    compile_model : bool
+        Include ``compiled`` (its first pass, which compiles, is timed as
+        ``compile_seconds``; on a slow CPU this takes minutes at ``reference`` size).
+    seed : int
+        Seed of the weights and the batch.
+    threads : int, optional
+        torch CPU threads.
+
+    Returns
+    -------
+    dict
+        ``seconds`` (median per variant), ``speedup`` (released / variant),
+        ``relative_gap`` (``max|out - ours| / max|ours|`` of the restored images
+        of the first pass), ``compile_seconds`` (or None) and the settings.
+    """
+    if iters < 1 or warmup < 0:
+        raise ConfigError(f"need iters >= 1 and warmup >= 0, got {iters}, {warmup}")
+    threads = configure_threads(threads)
+    names = [n for n in NETWORK_VARIANTS if compile_model or n != "compiled"]
+    torch.manual_seed(seed)
+    base = build_model(preset)
+    x = torch.rand(batch, 3, patch, patch, generator=torch.Generator().manual_seed(seed))
+    variants = {}
+    for name in names:
+        model = build_model(preset)
+        model.load_state_dict(base.state_dict())
+        variants[name] = _network_variant(name, model)
+
+    def step(name: str) -> torch.Tensor:
+        module, to_input = variants[name]
+        out = module(to_input(x))
+        (out.restored.square().mean() + out.z_b.square().mean()).backward()
+        module.zero_grad(set_to_none=True)
+        return out.restored.detach()
+
+    if "compiled" in names:
+        warmup = max(warmup, 1)  # the first pass compiles
+    times = {name: [] for name in names}
+    first, compile_seconds = {}, None
+    for index in range(warmup + iters):
+        for name in names:
+            start = time.perf_counter()
+            restored = step(name)
+            elapsed = time.perf_counter() - start
+            if index == 0:
+                first[name] = restored
+                if name == "compiled":
+                    compile_seconds = elapsed
+            if index >= warmup:
+                times[name].append(elapsed)
+    seconds = {name: _median(values) for name, values in times.items()}
+    ours = first["ours"]
+    return {
+        "preset": preset, "patch": patch, "batch": batch, "iters": iters, "warmup": warmup, "threads": threads,
+        "seconds": seconds,
+        "speedup": {name: seconds["released"] / seconds[name] for name in names},
+        "relative_gap": {name: float((first[name] - ours).abs().max() / ours.abs().max()) for name in names},
+        "compile_seconds": compile_seconds,
+        "machine": machine(),
+    }
+
+
+def format_network(report: dict) -> str:
+    """Markdown rows of one network-kernel comparison."""
+    head = f"{report['preset']}, patch {report['patch']}, batch {report['batch']}"
+    rows = [f"| {head} | {NETWORK_LABELS[name]} | {seconds:.3f} s | {report['speedup'][name]:.2f}x "
+            f"| {report['relative_gap'][name]:.1e} |" for name, seconds in report["seconds"].items()]
+    if report["compile_seconds"] is not None:
+        rows.append(f"\ncompile time (first pass of the compiled model): {report['compile_seconds']:.1f} s")
+    return "\n".join(rows)
 
 
 # --- inference time and memory ----------------------------------------------------------
@@ -462,24 +685,45 @@ def machine() -> dict:
 # --- command line (entries of baryir.bench.BENCHMARKS) -----------------------------------
 
 
+def _add_size_arguments(parser, iters: int, unit: str) -> None:
+    """Options shared by ``bench train`` and ``bench network``."""
+    parser.add_argument("--preset", default="tiny", help="model preset (tiny, reference, paper-light)")
+    parser.add_argument("--patch", type=int, default=32, help="patch side (multiple of 8)")
+    parser.add_argument("--batch", type=int, default=3, help="batch size (released code: 3)")
+    parser.add_argument("--iters", type=int, default=iters, help=f"timed {unit} per variant")
+    parser.add_argument("--warmup", type=int, default=1, help=f"untimed {unit} first")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the report to this JSON file")
+
+
+def _print_report(rows: str, report: dict, json_path: Path | None) -> int:
+    print(rows)
+    print(f"machine: {report['machine']}; torch threads {report['threads']}")
+    _write_json(json_path, report)
+    return 0
+
+
 def add_training_arguments(parser) -> None:
     """Options of ``bench train``."""
-    parser.add_argument("--preset", default="tiny", help="model preset (tiny, reference, paper-light)")
-    parser.add_argument("--patch", type=int, default=32, help="training patch side (multiple of 8)")
-    parser.add_argument("--batch", type=int, default=3, help="batch size (released code: 3)")
-    parser.add_argument("--iters", type=int, default=10, help="timed iterations per variant")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
+    _add_size_arguments(parser, iters=10, unit="iterations")
     parser.add_argument("--potentials", default="reference", choices=("reference", "pooled"))
-    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the report to this JSON file")
 
 
 def run_training_benchmark(args) -> int:
     """``bench train``: print the Markdown rows of :func:`compare_training`."""
     report = compare_training(args.preset, args.patch, args.batch, args.iters, args.warmup, args.potentials)
-    print(format_training(report))
-    print(f"machine: {report['machine']}; torch threads {report['threads']}")
-    _write_json(args.json, report)
-    return 0
+    return _print_report(format_training(report), report, args.json)
+
+
+def add_network_arguments(parser) -> None:
+    """Options of ``bench network``."""
+    _add_size_arguments(parser, iters=5, unit="forward + backward passes")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
+
+
+def run_network_benchmark(args) -> int:
+    """``bench network``: print the Markdown rows of :func:`compare_network`."""
+    report = compare_network(args.preset, args.patch, args.batch, args.iters, args.warmup, args.compile)
+    return _print_report(format_network(report), report, args.json)
 
 
 def add_inference_arguments(parser) -> None:

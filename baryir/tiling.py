@@ -12,8 +12,10 @@ shared by neighbours. Each tile's output is weighted by a separable window that
 is 0 on the ``overlap // 4`` pixels next to an *interior* tile edge (where the
 tile lacks context), ramps linearly to 1 across the rest of the overlap, and is 1
 at the image border; outputs are blended by the normalised weights. Only one
-batch of tiles is on the model's device at a time, so memory is bounded by the
-tile size, not the image size.
+batch of tiles is on the model's device at a time, so the network's memory is
+bounded by the tile size; what grows with the image is the padded input and one
+output accumulator (in the image's float type, at least float32; the weights'
+sum is separable, two vectors).
 
 For a translation-equivariant network whose receptive-field radius is at most
 ``overlap // 4`` (convolutions whose strides divide ``multiple``) tiling is exact.
@@ -115,24 +117,35 @@ def restore_tiled(
     if overlap >= tile:
         raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
     tile_h, tile_w = min(tile, hp), min(tile, wp)
-    boxes = [
-        (y, x)
-        for y in tile_starts(hp, tile_h, overlap, multiple)
-        for x in tile_starts(wp, tile_w, overlap, multiple)
-    ]
+    ramps_y, norm_y = _axis_weights(hp, tile_h, overlap, multiple, image.device)
+    ramps_x, norm_x = _axis_weights(wp, tile_w, overlap, multiple, image.device)
+    boxes = [(y, x) for y in ramps_y for x in ramps_x]
+    dtype = torch.promote_types(image.dtype, torch.float32)  # accumulate in at least float32
     out = None
-    norm = torch.zeros(1, 1, hp, wp, dtype=torch.float64, device=image.device)
     batches = range(0, len(boxes), batch_size)
     for start in tqdm(batches, desc="tiles", disable=not progress, leave=False):
         chunk = boxes[start : start + batch_size]
         crops = torch.cat([padded[..., y : y + tile_h, x : x + tile_w] for y, x in chunk])
-        restored = fn(crops.to(device)).to(image.device, torch.float64)
+        restored = fn(crops.to(device)).to(image.device, dtype)
         if out is None:
-            out = torch.zeros(1, restored.shape[1], hp, wp, dtype=torch.float64, device=image.device)
+            out = torch.zeros(1, restored.shape[1], hp, wp, dtype=dtype, device=image.device)
         for (y, x), piece in zip(chunk, restored):
-            wy = _ramp(tile_h, y == 0, y + tile_h == hp, overlap, image.device)
-            wx = _ramp(tile_w, x == 0, x + tile_w == wp, overlap, image.device)
-            weight = wy[:, None] * wx[None, :]
+            weight = (ramps_y[y][:, None] * ramps_x[x][None, :]).to(dtype)
             out[..., y : y + tile_h, x : x + tile_w] += piece * weight
-            norm[..., y : y + tile_h, x : x + tile_w] += weight
-    return (out / norm).to(image.dtype)[..., :h, :w]
+    # The grid is a product of the two axes' starts and the weights are separable, so
+    # the sum of the weights at (i, j) is norm_y[i] * norm_x[j]: no image-sized map.
+    out /= norm_y.to(dtype)[:, None]
+    out /= norm_x.to(dtype)[None, :]
+    return out.to(image.dtype)[..., :h, :w]
+
+
+def _axis_weights(length: int, tile: int, overlap: int, multiple: int, device):
+    """Blending ramps of the tiles along one axis, keyed by start, and their sum (length,)."""
+    ramps = {
+        start: _ramp(tile, start == 0, start + tile == length, overlap, device)
+        for start in tile_starts(length, tile, overlap, multiple)
+    }
+    total = torch.zeros(length, dtype=torch.float64, device=device)
+    for start, ramp in ramps.items():
+        total[start : start + tile] += ramp
+    return ramps, total

@@ -13,8 +13,10 @@ One iteration has two steps (the released code's order):
        minimise  sum_k lambda_k E_k[ f_k(z_B) ] + congruence_weight * rho(omega)
 
    i.e. :func:`baryir.barycenter.potential_objective`, on ``z_B`` from a second
-   forward pass with the updated network (released code) or on the detached
-   ``z_B`` of step 1 (``loop.potentials_forward="reuse"``, one forward fewer).
+   forward pass with the updated network (released code; here only through the
+   encoder and ``T``, :meth:`baryir.models.BaryIR.barycenter_latent`, since the
+   decoder's output is not used) or on the detached ``z_B`` of step 1
+   (``loop.potentials_forward="reuse"``, one forward fewer).
 
 Devices: CPU, one CUDA GPU (optionally bf16 autocast), or several processes under
 ``torchrun`` (DistributedDataParallel; NCCL on GPU, gloo on CPU). The batch size is
@@ -435,7 +437,7 @@ class Trainer:
             z_b_pot = out.z_b.detach().float()
         else:
             with torch.no_grad(), self._autocast():
-                z_b_pot = _unwrap(self.model)(degraded).z_b.float()
+                z_b_pot = _unwrap(self.model).barycenter_latent(degraded).float()
         pot_loss, f_all = potentials_loss(potentials, z_b_pot, source, self.weights, optim.congruence_weight)
         self.opt_pot.zero_grad(set_to_none=True)
         pot_loss.backward()

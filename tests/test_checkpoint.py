@@ -1,6 +1,9 @@
 """Checkpoints: atomic writes, weights_only loading, clear errors, RNG capture."""
 
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -38,6 +41,21 @@ def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch):
         save_checkpoint({"step": 2}, path)
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_save_removes_temporaries_of_dead_processes_only(tmp_path):
+    """A save killed mid-write leaves `.NAME.tmp-PID`; the next save deletes it unless
+    that process still runs (then it may be writing right now)."""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    dead = tmp_path / f".last.pt.tmp-{finished.pid}"
+    alive = tmp_path / f".last.pt.tmp-{os.getppid()}"
+    other = tmp_path / f".best.pt.tmp-{finished.pid}"
+    for stray in (dead, alive, other):
+        stray.write_bytes(b"half a checkpoint")
+    save_checkpoint({"step": 3}, tmp_path / "last.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name, "last.pt"])
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 3
 
 
 def test_missing_and_corrupt_files_name_the_path(tmp_path):

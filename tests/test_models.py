@@ -120,6 +120,14 @@ def test_latent_relations():
         assert torch.allclose(t.var(1, unbiased=False), v / (v + 1e-5), atol=1e-4)
 
 
+def test_barycenter_latent_is_the_forward_z_b():
+    """The potentials step's encoder-only pass gives exactly the full pass's z_B."""
+    model = tiny()
+    x = torch.rand(2, 3, 21, 30)
+    with torch.no_grad():
+        assert torch.equal(model.barycenter_latent(x), model(x).z_b)
+
+
 def test_same_seed_same_model_and_output():
     x = torch.rand(2, 3, 21, 30)
     a, b, c = tiny(seed=3), tiny(seed=3), tiny(seed=4)

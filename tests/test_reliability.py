@@ -150,6 +150,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(demo_root, tmp_path, strai
     assert got.keys() == expected_weights.keys()
     assert all(torch.equal(got[k], expected_weights[k]) for k in got), f"killed at step {kill_at} ({mode})"
     assert [r["loss"] for r in resumed.history] == expected_losses
+    assert not list(tmp_path.glob(".last.pt.tmp-*"))  # the resumed run's save removed the stray
 
 
 def test_checkpoint_killed_at_random_moments_is_old_or_new_never_partial(tmp_path):

@@ -401,6 +401,17 @@ class BaryIR(nn.Module):
         z_b = self.latent_norm(self.barycenter_map(z))
         return z, z_b, z - z_b, skips
 
+    def barycenter_latent(self, x: torch.Tensor) -> torch.Tensor:
+        """``z_B = LN(T(z))`` of an image batch without running the decoder.
+
+        The potentials step needs only ``z_B`` (eq. 12); this skips the specific
+        branch, the aggregation and the decoder (about 65 % of a forward pass of the
+        ``reference`` model) and gives exactly ``forward(x).z_b``.
+
+        ``x (N, in_channels, H, W) -> (N, C, H'/8, W'/8)``.
+        """
+        return self.latents(pad_to_multiple(x, PAD_MULTIPLE))[1]
+
     def forward(self, x: torch.Tensor) -> BaryIROutput:
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(f"expected input (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
