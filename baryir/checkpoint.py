@@ -35,6 +35,9 @@ import torch
 from baryir.errors import CheckpointError
 
 FORMAT = "baryir-train-v1"
+#: Whether ``os.kill(pid, 0)`` only checks that a process exists (POSIX); on Windows
+#: it would terminate the process, so stale temporaries are left alone there.
+CAN_PROBE_PROCESSES = os.name == "posix"
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
@@ -72,7 +75,9 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     """Delete the temporary files that killed saves to ``path`` left behind.
 
     Only ``.NAME.tmp-PID`` files whose process ``PID`` no longer runs are removed,
-    so a save in progress in another process is never touched.
+    so a save in progress in another process is never touched. POSIX only: Windows
+    has no harmless existence check for a process (``os.kill`` there terminates it),
+    so nothing is removed there.
 
     Returns
     -------
@@ -81,6 +86,8 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     """
     path = Path(path)
     removed = []
+    if not CAN_PROBE_PROCESSES:
+        return removed
     for tmp in path.parent.glob(f".{path.name}.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[1]
         if pid.isdigit() and not _process_running(int(pid)):

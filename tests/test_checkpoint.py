@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from baryir import checkpoint
 from baryir.checkpoint import (
     capture_rng_state,
     load_checkpoint,
     load_model,
     load_state_checked,
+    remove_stale_temporaries,
     restore_rng_state,
     save_checkpoint,
 )
@@ -56,6 +58,15 @@ def test_save_removes_temporaries_of_dead_processes_only(tmp_path):
     save_checkpoint({"step": 3}, tmp_path / "last.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name, "last.pt"])
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 3
+
+
+def test_stale_temporaries_are_kept_where_processes_cannot_be_probed(tmp_path, monkeypatch):
+    """On Windows os.kill would terminate the process it probes, so nothing is removed."""
+    stray = tmp_path / ".last.pt.tmp-999999999"
+    stray.write_bytes(b"half a checkpoint")
+    monkeypatch.setattr(checkpoint, "CAN_PROBE_PROCESSES", False)
+    monkeypatch.setattr(os, "kill", lambda *args: pytest.fail("os.kill must not be called"))
+    assert remove_stale_temporaries(tmp_path / "last.pt") == [] and stray.exists()
 
 
 def test_missing_and_corrupt_files_name_the_path(tmp_path):
