@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -232,8 +230,7 @@ def run_barycenter_benchmark(settings: BarycenterBenchSettings = QUICK, seed: in
             print(format_gaussian_row(report["gaussian"][-1]), flush=True)
     report["settings"] = {**settings.__dict__, "dims": list(settings.dims), "seed": seed,
                           "solver": solver_config(2).as_dict()}
-    report["machine"] = {"platform": platform.platform(), "processor": platform.processor(),
-                         "cpu_count": os.cpu_count(), "torch_threads": threads}
+    report["machine"] = {**perf.machine(), "torch_threads": threads}
     report["versions"] = utils.versions()
     report["total_seconds"] = time.perf_counter() - start
     return report

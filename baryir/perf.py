@@ -60,6 +60,7 @@ growth above the resident memory just before it (model and input included).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -69,6 +70,7 @@ import tempfile
 import time
 import warnings
 from itertools import islice
+from statistics import median
 from pathlib import Path
 
 import torch
@@ -342,12 +344,6 @@ def comparison_overrides(root: str | Path, preset: str, patch: int, batch: int, 
     ]
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
-
-
 def _relative_gap(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-30)
 
@@ -368,7 +364,7 @@ def time_cost_terms(trainer: Trainer, batch: dict, repeats: int) -> dict[str, fl
             start = time.perf_counter()
             fn(z_b).sum().backward()
             samples.append(time.perf_counter() - start)
-        return _median(samples[1:])
+        return median(samples[1:])
 
     return {
         "costs_looped_s": timed(lambda z_b: looped_costs(z, z_b, labels, trainer.cost.settings)),
@@ -436,7 +432,7 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
             if index >= warmup:
                 times[name].append(time.perf_counter() - start)
             losses[name].append([scalars["loss"], scalars["potential_loss"]])
-    seconds = {name: _median(values) for name, values in times.items()}
+    seconds = {name: median(values) for name, values in times.items()}
     pairs = list(zip(losses["released"], losses["vectorised"]))
     released_w = trainers["released"].model.state_dict()
     vectorised_w = trainers["vectorised"].model.state_dict()
@@ -555,11 +551,7 @@ def compare_network(preset: str = "tiny", patch: int = 32, batch: int = 3, iters
     torch.manual_seed(seed)
     base = build_model(preset)
     x = torch.rand(batch, 3, patch, patch, generator=torch.Generator().manual_seed(seed))
-    variants = {}
-    for name in names:
-        model = build_model(preset)
-        model.load_state_dict(base.state_dict())
-        variants[name] = _network_variant(name, model)
+    variants = {name: _network_variant(name, copy.deepcopy(base)) for name in names}
 
     def step(name: str) -> torch.Tensor:
         module, to_input = variants[name]
@@ -583,7 +575,7 @@ def compare_network(preset: str = "tiny", patch: int = 32, batch: int = 3, iters
                     compile_seconds = elapsed
             if index >= warmup:
                 times[name].append(elapsed)
-    seconds = {name: _median(values) for name, values in times.items()}
+    seconds = {name: median(values) for name, values in times.items()}
     ours = first["ours"]
     return {
         "preset": preset, "patch": patch, "batch": batch, "iters": iters, "warmup": warmup, "threads": threads,

@@ -117,10 +117,10 @@ def restore_tiled(
     if overlap >= tile:
         raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
     tile_h, tile_w = min(tile, hp), min(tile, wp)
-    ramps_y, norm_y = _axis_weights(hp, tile_h, overlap, multiple, image.device)
-    ramps_x, norm_x = _axis_weights(wp, tile_w, overlap, multiple, image.device)
-    boxes = [(y, x) for y in ramps_y for x in ramps_x]
     dtype = torch.promote_types(image.dtype, torch.float32)  # accumulate in at least float32
+    ramps_y, norm_y = _axis_weights(hp, tile_h, overlap, multiple, image.device, dtype)
+    ramps_x, norm_x = _axis_weights(wp, tile_w, overlap, multiple, image.device, dtype)
+    boxes = [(y, x) for y in ramps_y for x in ramps_x]
     out = None
     batches = range(0, len(boxes), batch_size)
     for start in tqdm(batches, desc="tiles", disable=not progress, leave=False):
@@ -130,17 +130,17 @@ def restore_tiled(
         if out is None:
             out = torch.zeros(1, restored.shape[1], hp, wp, dtype=dtype, device=image.device)
         for (y, x), piece in zip(chunk, restored):
-            weight = (ramps_y[y][:, None] * ramps_x[x][None, :]).to(dtype)
-            out[..., y : y + tile_h, x : x + tile_w] += piece * weight
+            out[..., y : y + tile_h, x : x + tile_w] += piece * ramps_y[y][:, None] * ramps_x[x][None, :]
     # The grid is a product of the two axes' starts and the weights are separable, so
     # the sum of the weights at (i, j) is norm_y[i] * norm_x[j]: no image-sized map.
-    out /= norm_y.to(dtype)[:, None]
-    out /= norm_x.to(dtype)[None, :]
+    out /= norm_y[:, None]
+    out /= norm_x[None, :]
     return out.to(image.dtype)[..., :h, :w]
 
 
-def _axis_weights(length: int, tile: int, overlap: int, multiple: int, device):
-    """Blending ramps of the tiles along one axis, keyed by start, and their sum (length,)."""
+def _axis_weights(length: int, tile: int, overlap: int, multiple: int, device, dtype: torch.dtype):
+    """Blending ramps of the tiles along one axis, keyed by start, and their sum (length,),
+    summed in float64 and returned in ``dtype``."""
     ramps = {
         start: _ramp(tile, start == 0, start + tile == length, overlap, device)
         for start in tile_starts(length, tile, overlap, multiple)
@@ -148,4 +148,4 @@ def _axis_weights(length: int, tile: int, overlap: int, multiple: int, device):
     total = torch.zeros(length, dtype=torch.float64, device=device)
     for start, ramp in ramps.items():
         total[start : start + tile] += ramp
-    return ramps, total
+    return {start: ramp.to(dtype) for start, ramp in ramps.items()}, total.to(dtype)
