@@ -4,7 +4,7 @@ inference.
 
 Training (``python -m baryir.bench train``)
 -------------------------------------------
-Five ways to run one BaryIR iteration, each on its own copy of the same initial
+Six ways to run one BaryIR iteration, each on its own copy of the same initial
 weights and fed the same batches, timed in turn (round robin, so a load spike on a
 shared machine hits all of them alike). Each adds one optimisation to the one
 before it, so the ratio of neighbours is the speed-up of that optimisation:
@@ -16,9 +16,15 @@ before it, so the ratio of neighbours is the speed-up of that optimisation:
     training loop's execution: per-sample Python loops for the transport distance,
     the orthogonality and contrastive terms (inner loops over the batch) and the
     potentials, and a second full forward pass for the potentials step; fp32.
+    The network runs in the contiguous (NCHW) layout with PyTorch's 1x1
+    convolutions.
 ``fused``
-    The same loop on our network (fused ``F.layer_norm``; attention normalised on
-    the small Gram matrix, see :class:`baryir.models.MDTA`).
+    The same loop with our LayerNorm and attention kernels (fused
+    ``F.layer_norm``; attention normalised on the small Gram matrix, see
+    :class:`baryir.models.MDTA`), still NCHW.
+``channels-last``
+    The same loop on our network as it is: channels-last layout, 1x1 convolutions
+    as one GEMM over all pixels (:class:`baryir.models.PointwiseConv`).
 ``encoder``
     The same, with the second forward pass stopping at ``z_B``
     (:meth:`baryir.models.BaryIR.barycenter_latent`; the decoder's output is not
@@ -33,7 +39,7 @@ before it, so the ratio of neighbours is the speed-up of that optimisation:
     slightly (``z_B`` from before the network's update), so its losses differ from
     the second step on.
 
-The first four run the same algorithm, so their losses agree up to float rounding,
+The first five run the same algorithm, so their losses agree up to float rounding,
 which the benchmark reports (:func:`agreement` from one state, and the gaps between
 the ``released`` and ``vectorised`` trajectories).
 
@@ -46,9 +52,9 @@ one-sample congruence step are algorithmic differences, not speed items.
 Network kernels (``python -m baryir.bench network``)
 ----------------------------------------------------
 Forward + backward of the network alone: released kernels, our fused LayerNorm
-only, our kernels, and two options not adopted: our kernels in channels-last
-memory format, and under ``torch.compile`` (``--compile``; its compile time is
-reported separately).
+only, our LayerNorm and attention, our network (plus the channels-last layout),
+and one option not adopted: our network under ``torch.compile`` (``--compile``;
+its compile time is reported separately).
 
 Inference (``python -m baryir.bench inference``)
 ------------------------------------------------
@@ -81,7 +87,7 @@ from baryir.barycenter import map_objective, potential_objective
 from baryir.config import load_config
 from baryir.data import build_demo_benchmark
 from baryir.errors import ConfigError
-from baryir.models import MDTA, ChannelLayerNorm, build_model
+from baryir.models import MDTA, BaryIR, ChannelLayerNorm, PointwiseConv, build_model
 from baryir.train import Trainer, potentials_loss, restoration_loss
 from baryir.utils import configure_threads
 
@@ -114,11 +120,15 @@ class ReleasedMDTA(MDTA):
         return (q @ k.transpose(-2, -1) * self.temperature).softmax(dim=-1)
 
 
-def use_released_kernels(model: torch.nn.Module, layernorm: bool = True, attention: bool = True) -> int:
-    """Switch ``model``'s LayerNorms and/or attentions to the released kernels in place.
+def use_released_kernels(model: torch.nn.Module, layernorm: bool = True, attention: bool = True,
+                         layout: bool = True) -> int:
+    """Switch parts of ``model`` to the released kernels in place.
 
     The modules keep their parameters (the state dict is unchanged); only their
-    forward changes to :class:`ReleasedLayerNorm` / :class:`ReleasedMDTA`.
+    forward changes: LayerNorms to :class:`ReleasedLayerNorm`, attentions to
+    :class:`ReleasedMDTA`, and with ``layout`` the 1x1 convolutions to PyTorch's
+    ``nn.Conv2d`` and every :class:`BaryIR` to the contiguous (NCHW) memory format
+    instead of channels-last with :class:`PointwiseConv`.
 
     Returns
     -------
@@ -130,12 +140,16 @@ def use_released_kernels(model: torch.nn.Module, layernorm: bool = True, attenti
         swaps[ChannelLayerNorm] = ReleasedLayerNorm
     if attention:
         swaps[MDTA] = ReleasedMDTA
+    if layout:
+        swaps[PointwiseConv] = torch.nn.Conv2d
     switched = 0
     for module in model.modules():
         released = swaps.get(type(module))
         if released is not None:
             module.__class__ = released
             switched += 1
+        if layout and isinstance(module, BaryIR):
+            module.memory_format = torch.contiguous_format
     return switched
 
 
@@ -316,6 +330,7 @@ def _tensor_gap(a, b) -> float:
 VARIANT_LABELS = {  # in order: each variant adds one optimisation to the one before
     "released": "released (released kernels, loops, 2 full forwards)",
     "fused": "+ fused kernels (LayerNorm, attention)",
+    "channels-last": "+ channels-last layout, 1x1 convs as one GEMM",
     "encoder": "+ second forward through encoder and T only",
     "vectorised": "+ vectorised costs and potentials (our default)",
     "reuse": "+ reused z_B (no second forward)",
@@ -325,7 +340,7 @@ VARIANTS = tuple(VARIANT_LABELS)
 
 def run_variant(name: str, trainer: Trainer, batch: dict) -> dict[str, float]:
     """One training iteration the way variant ``name`` of :data:`VARIANTS` runs it."""
-    if name in ("released", "fused"):
+    if name in ("released", "fused", "channels-last"):
         return released_train_step(trainer, batch, second_forward="full")
     if name == "encoder":
         return released_train_step(trainer, batch, second_forward="encoder")
@@ -342,6 +357,13 @@ def comparison_overrides(root: str | Path, preset: str, patch: int, batch: int, 
         "optim.name=rmsprop", "optim.lr=1e-4", f"loop.batch_size={batch}", "loop.steps=100000",
         "loop.device=cpu", "loop.precision=fp32", f"output.dir={out_dir}",
     ]
+
+
+def _set_threads(threads: int | None) -> int:
+    """:func:`baryir.utils.configure_threads`, with a bad count as a :class:`ConfigError`."""
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    return configure_threads(threads)
 
 
 def _relative_gap(a: float, b: float) -> float:
@@ -376,7 +398,7 @@ def time_cost_terms(trainer: Trainer, batch: dict, repeats: int) -> dict[str, fl
 
 def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iters: int = 5, warmup: int = 1,
                      potentials: str = "reference", seed: int = 0, threads: int | None = None) -> dict:
-    """Time the five iterations of the module docstring and compare their losses.
+    """Time the six iterations of the module docstring and compare their losses.
 
     Parameters
     ----------
@@ -410,7 +432,7 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
     """
     if iters < 1 or warmup < 0:
         raise ConfigError(f"need iters >= 1 and warmup >= 0, got {iters}, {warmup}")
-    threads = configure_threads(threads)
+    threads = _set_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = build_demo_benchmark(Path(tmp) / "bench", seed=0, size=max(48, patch))
         base = comparison_overrides(root, preset, patch, batch, potentials, Path(tmp) / "run")
@@ -419,6 +441,7 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
             for name in VARIANTS
         }
         use_released_kernels(trainers["released"].model)
+        use_released_kernels(trainers["fused"].model, layernorm=False, attention=False)
         loader = DataLoader(trainers["released"].train_set, batch_size=batch, shuffle=True, drop_last=True,
                             generator=torch.Generator().manual_seed(seed))
         batches = list(islice(loader, warmup + iters))
@@ -488,29 +511,25 @@ def format_training(report: dict) -> str:
 NETWORK_LABELS = {
     "released": "released kernels",
     "fused-layernorm": "fused LayerNorm only",
-    "ours": "fused LayerNorm + Gram-normalised attention (ours)",
-    "channels-last": "ours, channels-last memory format (not adopted)",
+    "fused": "fused LayerNorm + Gram-normalised attention",
+    "ours": "+ channels-last layout, 1x1 convs as one GEMM (ours)",
     "compiled": "ours under torch.compile (not adopted)",
 }
 NETWORK_VARIANTS = tuple(NETWORK_LABELS)
 
 
-def _network_variant(name: str, model: torch.nn.Module):
-    """``(module, to_input)`` for variant ``name`` of :data:`NETWORK_VARIANTS`; ``model``
+def _network_variant(name: str, model: torch.nn.Module) -> torch.nn.Module:
+    """The network of variant ``name`` of :data:`NETWORK_VARIANTS`; ``model``
     is a fresh copy with our kernels that the variant may change."""
     if name == "released":
         use_released_kernels(model)
     elif name == "fused-layernorm":
         use_released_kernels(model, layernorm=False)
-    elif name == "channels-last":
-        return model.to(memory_format=torch.channels_last), lambda x: x.contiguous(memory_format=torch.channels_last)
+    elif name == "fused":
+        use_released_kernels(model, layernorm=False, attention=False)
     elif name == "compiled":
-        return torch.compile(model), _identity
-    return model, _identity
-
-
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
+        return torch.compile(model)
+    return model
 
 
 def compare_network(preset: str = "tiny", patch: int = 32, batch: int = 3, iters: int = 5, warmup: int = 1,
@@ -546,7 +565,7 @@ def compare_network(preset: str = "tiny", patch: int = 32, batch: int = 3, iters
     """
     if iters < 1 or warmup < 0:
         raise ConfigError(f"need iters >= 1 and warmup >= 0, got {iters}, {warmup}")
-    threads = configure_threads(threads)
+    threads = _set_threads(threads)
     names = [n for n in NETWORK_VARIANTS if compile_model or n != "compiled"]
     torch.manual_seed(seed)
     base = build_model(preset)
@@ -554,8 +573,8 @@ def compare_network(preset: str = "tiny", patch: int = 32, batch: int = 3, iters
     variants = {name: _network_variant(name, copy.deepcopy(base)) for name in names}
 
     def step(name: str) -> torch.Tensor:
-        module, to_input = variants[name]
-        out = module(to_input(x))
+        module = variants[name]
+        out = module(x)
         (out.restored.square().mean() + out.z_b.square().mean()).backward()
         module.zero_grad(set_to_none=True)
         return out.restored.detach()
@@ -684,6 +703,7 @@ def _add_size_arguments(parser, iters: int, unit: str) -> None:
     parser.add_argument("--batch", type=int, default=3, help="batch size (released code: 3)")
     parser.add_argument("--iters", type=int, default=iters, help=f"timed {unit} per variant")
     parser.add_argument("--warmup", type=int, default=1, help=f"untimed {unit} first")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: BARYIR_THREADS or 1)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the report to this JSON file")
 
 
@@ -702,7 +722,8 @@ def add_training_arguments(parser) -> None:
 
 def run_training_benchmark(args) -> int:
     """``bench train``: print the Markdown rows of :func:`compare_training`."""
-    report = compare_training(args.preset, args.patch, args.batch, args.iters, args.warmup, args.potentials)
+    report = compare_training(args.preset, args.patch, args.batch, args.iters, args.warmup, args.potentials,
+                              threads=args.threads)
     return _print_report(format_training(report), report, args.json)
 
 
@@ -714,7 +735,8 @@ def add_network_arguments(parser) -> None:
 
 def run_network_benchmark(args) -> int:
     """``bench network``: print the Markdown rows of :func:`compare_network`."""
-    report = compare_network(args.preset, args.patch, args.batch, args.iters, args.warmup, args.compile)
+    report = compare_network(args.preset, args.patch, args.batch, args.iters, args.warmup, args.compile,
+                             threads=args.threads)
     return _print_report(format_network(report), report, args.json)
 
 

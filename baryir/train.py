@@ -207,6 +207,11 @@ def epoch_loader(dataset, sampler: DistributedSampler, epoch: int, skip_batches:
 # --- the two losses of one iteration (eq. 12) -------------------------------------
 
 
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision tensors (autocast's outputs) to float32; float32 and float64 unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def restoration_loss(out, clean: torch.Tensor, source: torch.Tensor, labels: torch.Tensor, cost,
                      potentials, weights: torch.Tensor, optim: OptimConfig):
     """Loss of the restoration step: ``l1_weight * L1 + barycenter_weight * F`` (eq. 12).
@@ -233,8 +238,8 @@ def restoration_loss(out, clean: torch.Tensor, source: torch.Tensor, labels: tor
     parts : dict
         ``"l1"`` (scalar), ``"costs"`` and ``"f"`` ((N,) per-sample C_k and f_k(z_B)).
     """
-    z, z_b = out.z.float(), out.z_b.float()
-    l1 = F.l1_loss(out.restored.float(), clean)
+    z, z_b = upcast(out.z), upcast(out.z_b)
+    l1 = F.l1_loss(upcast(out.restored), clean)
     costs = cost(z, z_b, source, labels)
     f_at_zb = potentials(z_b, source)
     barycenter = map_objective(costs, f_at_zb, source, weights)
@@ -434,10 +439,10 @@ class Trainer:
 
         # (2) potentials step: omega-maximisation of eq. 12 with the congruence penalty.
         if self.config.loop.potentials_forward == "reuse":
-            z_b_pot = out.z_b.detach().float()
+            z_b_pot = upcast(out.z_b.detach())
         else:
             with torch.no_grad(), self._autocast():
-                z_b_pot = _unwrap(self.model).barycenter_latent(degraded).float()
+                z_b_pot = upcast(_unwrap(self.model).barycenter_latent(degraded))
         pot_loss, f_all = potentials_loss(potentials, z_b_pot, source, self.weights, optim.congruence_weight)
         self.opt_pot.zero_grad(set_to_none=True)
         pot_loss.backward()

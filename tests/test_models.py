@@ -16,7 +16,9 @@ from baryir.models import (
     BaryIRConfig,
     ChannelLayerNorm,
     Downsample,
+    PointwiseConv,
     Potentials,
+    TransformerBlock,
     Upsample,
     build_model,
     build_potentials,
@@ -207,6 +209,30 @@ def test_mdta_is_channel_attention():
     weights = torch.softmax(scores * attention.temperature, dim=-1)  # (2, 3, 4, 4): channels x channels
     expected = attention.project_out(torch.einsum("bhcd,bhdp->bhcp", weights, v).reshape(2, 12, 5, 7))
     assert torch.allclose(attention(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pointwise_conv_is_a_1x1_convolution_in_either_layout(layout):
+    torch.manual_seed(0)
+    conv = PointwiseConv(6, 10, bias=True).double()
+    assert conv.weight.shape == (10, 6, 1, 1) and set(conv.state_dict()) == {"weight", "bias"}
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
+    y = conv(x)
+    expected = F.conv2d(x, conv.weight, conv.bias)
+    assert torch.allclose(y, expected, atol=1e-12)
+    assert y.is_contiguous(memory_format=torch.channels_last)  # one GEMM writes pixels-last rows
+    grads = torch.autograd.grad(y.square().sum(), [x, conv.weight, conv.bias])
+    expected_grads = torch.autograd.grad(expected.square().sum(), [x, conv.weight, conv.bias])
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(grads, expected_grads))
+
+
+def test_transformer_block_values_do_not_depend_on_the_layout():
+    torch.manual_seed(0)
+    block = TransformerBlock(12, heads=3, expansion=2.66).double()
+    x = torch.randn(2, 12, 6, 5, dtype=torch.float64)
+    nchw, nhwc = block(x), block(x.contiguous(memory_format=torch.channels_last))
+    assert nhwc.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(nchw, nhwc, atol=1e-12)
 
 
 def test_resampling_blocks_shapes():

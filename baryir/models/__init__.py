@@ -14,6 +14,7 @@ from baryir.models.blocks import (
     ChannelLayerNorm,
     Downsample,
     OverlapPatchEmbed,
+    PointwiseConv,
     TransformerBlock,
     Upsample,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "OverlapPatchEmbed",
     "POTENTIAL_KINDS",
     "PRESETS",
+    "PointwiseConv",
     "Potentials",
     "TransformerBlock",
     "Upsample",

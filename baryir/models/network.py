@@ -382,11 +382,21 @@ class BaryIR(nn.Module):
     Forward
     -------
     ``x (N, in_channels, H, W)`` of any size -> :class:`BaryIROutput`.
+
+    Attributes
+    ----------
+    memory_format : torch.memory_format
+        Layout the padded input is converted to before the encoder; every layer
+        keeps it. ``torch.channels_last`` (default) lets the LayerNorms and the 1x1
+        convolutions run without layout copies (:class:`baryir.models.PointwiseConv`);
+        ``torch.contiguous_format`` gives the same values up to float rounding. The
+        outputs carry this layout too (their values and shapes do not depend on it).
     """
 
     def __init__(self, config: BaryIRConfig):
         super().__init__()
         self.config = config
+        self.memory_format = torch.channels_last
         self.encoder = Encoder(config)
         self.latent_norm = ChannelLayerNorm(config.latent_channels, config.layernorm)
         self.barycenter_map = build_barycenter_map(config)
@@ -410,13 +420,17 @@ class BaryIR(nn.Module):
 
         ``x (N, in_channels, H, W) -> (N, C, H'/8, W'/8)``.
         """
-        return self.latents(pad_to_multiple(x, PAD_MULTIPLE))[1]
+        return self.latents(self._pad(x))[1]
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` padded to a multiple of 8 (:func:`pad_to_multiple`) in :attr:`memory_format`."""
+        return pad_to_multiple(x, PAD_MULTIPLE).contiguous(memory_format=self.memory_format)
 
     def forward(self, x: torch.Tensor) -> BaryIROutput:
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(f"expected input (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        padded = pad_to_multiple(x, PAD_MULTIPLE)
+        padded = self._pad(x)
         z, z_b, s, skips = self.latents(padded)
         decoded = {"original": z, "barycenter": z_b}[self.config.decode_from.split("+")[0]]
         if self.specific_branch is not None:
