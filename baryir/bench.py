@@ -300,7 +300,7 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable]] = {
         perf.run_training_benchmark,
     ),
     "network": (
-        "network forward+backward time per kernel variant (released, fused LayerNorm, ours, channels-last, compile)",
+        "network forward+backward time per kernel variant (released, fused LayerNorm, fused attention, ours, compile)",
         perf.add_network_arguments,
         perf.run_network_benchmark,
     ),
