@@ -20,7 +20,6 @@ benchmark is added by appending one entry.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -186,7 +185,8 @@ def toy2d_row(settings: BarycenterBenchSettings, seed: int = 0, progress: bool =
         if repeat < settings.pot_repeats:
             pot = toy.free_support_barycenter(clouds, weights, n, seed=seed + repeat)
             scores["pot_w2_sq"].append(toy.w2_squared(pot, exact))
-    row = {key: float(np.mean(values)) for key, values in scores.items() if key != "w2_sq_per_source"}
+    row = {key: float(np.mean(values)) if values else None  # pot_w2_sq is None with pot_repeats=0
+           for key, values in scores.items() if key != "w2_sq_per_source"}
     row.update({
         "w2_sq_per_source": np.mean(scores["w2_sq_per_source"], axis=0).tolist(),
         "ratio_to_floor": row["w2_sq"] / row["noise_floor"],
@@ -239,7 +239,11 @@ def run_barycenter_benchmark(settings: BarycenterBenchSettings = QUICK, seed: in
 def format_toy2d_row(row: dict) -> str:
     """One line summarising the ``toy2d`` row."""
     return (f"toy2d ({row['base']}, n={row['n']}): w2_sq {row['w2_sq']:.4g}, noise floor {row['noise_floor']:.4g} "
-            f"(ratio {row['ratio_to_floor']:.2f}), POT {row['pot_w2_sq']:.4g}  [{row['seconds']:.0f} s]")
+            f"(ratio {row['ratio_to_floor']:.2f}), POT {_optional(row['pot_w2_sq'])}  [{row['seconds']:.0f} s]")
+
+
+def _optional(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def format_gaussian_row(row: dict) -> str:
@@ -280,10 +284,7 @@ def _run_barycenter(args: argparse.Namespace) -> int:
     report = run_barycenter_benchmark(settings, seed=args.seed, progress=not args.no_progress, verbose=True)
     report["mode"] = "quick" if args.quick else "full"
     print(f"total {report['total_seconds']:.0f} s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    perf.write_json(args.json, report)
     return 0
 
 

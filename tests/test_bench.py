@@ -39,3 +39,12 @@ def test_bench_is_a_subcommand_of_the_cli():
 def test_bad_sizes_are_reported_without_traceback(argv, message, capsys):
     assert bench.main(["barycenter", "--quick", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_toy2d_row_without_pot_draws_reports_none_and_warns_nothing(recwarn):
+    settings = bench.BarycenterBenchSettings(dims=(2,), steps=2, n_eval=400, n_toy=100, toy_repeats=1,
+                                             pot_repeats=0)
+    row = bench.toy2d_row(settings, progress=False)
+    assert row["pot_w2_sq"] is None and row["w2_sq"] > 0 and row["noise_floor"] > 0
+    assert "POT -" in bench.format_toy2d_row(row)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

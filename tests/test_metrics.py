@@ -117,3 +117,12 @@ def test_frechet_distance_of_gaussians():
     cov = np.diag([1.0, 4.0])
     assert metrics.frechet_distance(mu1, cov, mu2, cov) == pytest.approx(25.0)
     assert metrics.frechet_distance(mu1, np.eye(2), mu1, 4 * np.eye(2)) == pytest.approx(2.0)
+
+
+def test_fid_resize_gives_inception_size_once():
+    """evaluate_set stores resized images and fid() resizes again: the second pass must
+    leave them unchanged."""
+    image = torch.rand(3, 40, 57)
+    resized = metrics.fid_resize(image)
+    assert resized.shape == (3, 299, 299)
+    assert torch.equal(metrics.fid_resize(resized), resized)
