@@ -110,6 +110,62 @@ def weighted_source_mean(values: torch.Tensor, source: torch.Tensor, weights: to
     return (w * sums / counts.clamp(min=1)).sum()
 
 
+def sample_weighted_mean(values: torch.Tensor, source: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+    """Per-sample estimate ``mean_i c_{k(i)} v_i`` of a source-weighted expectation.
+
+    With ``c = lambda`` this is the released BaryIR trainer's estimator: each sample
+    weighted by its own source's ``lambda_k``, averaged over the whole batch, never
+    renormalised over the sources present. Its expectation over batches drawn with
+    source shares ``p_k`` is ``sum_k p_k lambda_k E_{P_k}[v]``. With
+    ``c_k = lambda_k / p_k`` (importance weights, :func:`estimator_coefficients`) the
+    expectation is eq. 12's ``sum_k lambda_k E_{P_k}[v]`` at every batch size.
+
+    Parameters
+    ----------
+    values : Tensor, shape (N,)
+    source : LongTensor, shape (N,)
+        Source index of every sample, in ``[0, K)``.
+    coefficients : Tensor, shape (K,)
+        Per-source factor ``c_k``.
+
+    Returns
+    -------
+    Tensor, shape ()
+    """
+    if values.ndim != 1 or source.shape != values.shape:
+        raise ValueError(
+            f"values and source must both have shape (N,), got {tuple(values.shape)} and {tuple(source.shape)}"
+        )
+    return (coefficients.to(values.dtype)[source] * values).mean()
+
+
+def estimator_coefficients(weights: torch.Tensor, shares: torch.Tensor, objective: str) -> torch.Tensor:
+    """The per-source factors ``c_k`` of :func:`sample_weighted_mean` for an objective.
+
+    - ``"reference"`` (released code): ``c_k = lambda_k``.
+    - ``"paper"`` (eq. 12, unbiased at any batch size): ``c_k = lambda_k / p_k``, where
+      ``p_k`` is the probability that a training sample comes from source ``k``.
+
+    Parameters
+    ----------
+    weights : Tensor, shape (K,)
+        Barycenter weights ``lambda_k``.
+    shares : Tensor, shape (K,)
+        Sampling shares ``p_k`` (positive, summing to one).
+    objective : {"reference", "paper"}
+
+    Returns
+    -------
+    Tensor, shape (K,)
+    """
+    _check_weight_vector(shares, weights.shape[0])
+    if objective == "reference":
+        return weights.clone()
+    if objective == "paper":
+        return weights / shares.to(weights.dtype)
+    raise ValueError(f"unknown objective {objective!r}; use 'reference' or 'paper'")
+
+
 def congruence_residual(f_all: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``sum_k lambda_k f_k(z_b)`` for every sample: zero for congruent potentials (eq. 7).
 

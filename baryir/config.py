@@ -87,6 +87,13 @@ class OptimConfig:
     otherwise (the released code decays by ``decay_factor`` = 0.1 after 50 of 56
     epochs on the 3-task benchmark). ``warmup_steps`` always counts steps.
     ``grad_clip`` (max global L2 norm) applies to both parameter groups.
+
+    ``objective`` chooses how a mixed batch estimates ``sum_k lambda_k E_{P_k}[.]``
+    (:func:`baryir.barycenter.estimator_coefficients`): ``"reference"`` is the released
+    trainer's per-sample mean ``mean_i lambda_{k(i)} [...]``; ``"paper"`` is eq. 12's
+    per-source expectation, estimated without bias at any batch size by importance
+    weights ``lambda_k / p_k`` (``p_k``: the source's share of the training samples).
+    ``None`` follows ``cost.preset``.
     """
 
     name: Literal["rmsprop", "adam", "adamw"] = "rmsprop"
@@ -102,6 +109,7 @@ class OptimConfig:
     l1_weight: float = 10000.0
     barycenter_weight: float = 1.0
     congruence_weight: float = 10.0
+    objective: Optional[Literal["paper", "reference"]] = None
 
 
 @dataclass

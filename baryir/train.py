@@ -5,18 +5,27 @@ One iteration has two steps (the released code's order):
 1. **Restoration step** (minimise over the network's parameters theta)::
 
        loss = l1_weight * |restored - clean|_1
-              + barycenter_weight * sum_k lambda_k E_k[ C_k(z, z_B) - f_k(z_B) ]
+              + barycenter_weight * mean_i c_{k(i)} [ C_k(z_i, z_B,i) - f_k(z_B,i) ]
 
-   The second term is :func:`baryir.barycenter.map_objective` (eq. 12, inner min).
+   (:func:`restoration_loss`). The per-source factors ``c_k`` select the estimator
+   of eq. 12's ``sum_k lambda_k E_{P_k}[.]`` (``optim.objective``): ``c = lambda`` is
+   the released trainer's per-sample mean; ``c_k = lambda_k / p_k`` (``p_k`` the
+   source's share of the training samples) is the paper's per-source expectation,
+   unbiased at any batch size (:func:`baryir.barycenter.estimator_coefficients`).
 2. **Potentials step** (maximise over omega)::
 
-       minimise  sum_k lambda_k E_k[ f_k(z_B) ] + congruence_weight * rho(omega)
+       minimise  mean_i c_{k(i)} f_k(z_B,i) + congruence_weight * rho(omega)
 
-   i.e. :func:`baryir.barycenter.potential_objective`, on ``z_B`` from a second
-   forward pass with the updated network (released code; here only through the
-   encoder and ``T``, :meth:`baryir.models.BaryIR.barycenter_latent`, since the
-   decoder's output is not used) or on the detached ``z_B`` of step 1
-   (``loop.potentials_forward="reuse"``, one forward fewer).
+   (:func:`potentials_loss`), on ``z_B`` from a second forward pass with the updated
+   network (released code; here only through the encoder and ``T``,
+   :meth:`baryir.models.BaryIR.barycenter_latent`, since the decoder's output is not
+   used) or on the detached ``z_B`` of step 1 (``loop.potentials_forward="reuse"``, one
+   forward fewer). A non-finite loss in either step stops the run before any update
+   from it, so ``last.pt`` always holds finite weights.
+
+On logged steps the history also records the L2 norms of the L1 term's and of the
+barycenter terms' gradients on the encoder, ``T`` and the decoder
+(:data:`GRADIENT_FIELDS`), so the balance between the two objectives is visible.
 
 Devices: CPU, one CUDA GPU (optionally bf16 autocast), or several processes under
 ``torchrun`` (DistributedDataParallel; NCCL on GPU, gloo on CPU). The batch size is
@@ -47,7 +56,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from baryir.barycenter import congruence_penalty, map_objective, potential_objective, weighted_source_mean
+from baryir.barycenter import congruence_penalty, estimator_coefficients, sample_weighted_mean
 from baryir.checkpoint import (
     FORMAT,
     capture_rng_state,
@@ -65,9 +74,10 @@ from baryir.metrics import psnr
 from baryir.models import build_model, build_potentials
 from baryir.utils import get_device, seed_everything
 
+GRADIENT_FIELDS = tuple(f"grad_{term}_{group}" for term in ("l1", "bary") for group in ("encoder", "map", "decoder"))
 HISTORY_FIELDS = (
     "step", "epoch", "loss", "l1", "cost", "potential", "congruence", "potential_loss",
-    "lr", "images_per_s", "val_psnr",
+    "lr", "images_per_s", "val_psnr", *GRADIENT_FIELDS,
 )
 
 
@@ -213,8 +223,13 @@ def upcast(x: torch.Tensor) -> torch.Tensor:
 
 
 def restoration_loss(out, clean: torch.Tensor, source: torch.Tensor, labels: torch.Tensor, cost,
-                     potentials, weights: torch.Tensor, optim: OptimConfig):
+                     potentials, coefficients: torch.Tensor, optim: OptimConfig):
     """Loss of the restoration step: ``l1_weight * L1 + barycenter_weight * F`` (eq. 12).
+
+    ``F`` is estimated per sample, ``mean_i c_{k(i)} [C_{k(i)}(z_i, z_B,i) - f_{k(i)}(z_B,i)]``
+    (:func:`baryir.barycenter.sample_weighted_mean`): with ``c = lambda`` this is the
+    released trainer's loss, with ``c_k = lambda_k / p_k`` eq. 12's per-source form
+    (:func:`baryir.barycenter.estimator_coefficients`).
 
     Parameters
     ----------
@@ -223,12 +238,13 @@ def restoration_loss(out, clean: torch.Tensor, source: torch.Tensor, labels: tor
         (N,C,h,w)); cast to float32 here (bf16 autocast).
     clean : Tensor (N, 3, H, W)
     source, labels : LongTensor (N,)
-        Source index ``k`` (for ``lambda_k`` and ``f_k``) and degradation label (for the
+        Source index ``k`` (for ``c_k`` and ``f_k``) and degradation label (for the
         contrastive positives of the MLOT cost).
     cost : callable
         ``cost(z, z_b, source, labels) -> (N,)``, e.g. :class:`baryir.costs.MLOTCost`.
     potentials : baryir.models.Potentials
-    weights : Tensor (K,)
+    coefficients : Tensor (K,)
+        Per-source factors ``c_k`` of the estimator.
     optim : OptimConfig
         Supplies ``l1_weight`` and ``barycenter_weight``.
 
@@ -236,23 +252,24 @@ def restoration_loss(out, clean: torch.Tensor, source: torch.Tensor, labels: tor
     -------
     loss : Tensor, shape ()
     parts : dict
-        ``"l1"`` (scalar), ``"costs"`` and ``"f"`` ((N,) per-sample C_k and f_k(z_B)).
+        ``"l1"`` and ``"barycenter"`` (the two weighted terms of ``loss``, scalars),
+        ``"costs"`` and ``"f"`` ((N,) per-sample C_k and f_k(z_B)).
     """
     z, z_b = upcast(out.z), upcast(out.z_b)
-    l1 = F.l1_loss(upcast(out.restored), clean)
+    l1 = optim.l1_weight * F.l1_loss(upcast(out.restored), clean)
     costs = cost(z, z_b, source, labels)
     f_at_zb = potentials(z_b, source)
-    barycenter = map_objective(costs, f_at_zb, source, weights)
-    loss = optim.l1_weight * l1 + optim.barycenter_weight * barycenter
-    return loss, {"l1": l1, "costs": costs, "f": f_at_zb}
+    barycenter = optim.barycenter_weight * sample_weighted_mean(costs - f_at_zb, source, coefficients)
+    return l1 + barycenter, {"l1": l1, "barycenter": barycenter, "costs": costs, "f": f_at_zb}
 
 
 def potentials_loss(potentials, z_b: torch.Tensor, source: torch.Tensor, weights: torch.Tensor,
-                    congruence_weight: float):
-    """Loss of the potentials step: ``sum_k lambda_k E_k[f_k(z_B)] + w rho`` (eq. 12).
+                    coefficients: torch.Tensor, congruence_weight: float):
+    """Loss of the potentials step: ``mean_i c_{k(i)} f_{k(i)}(z_B,i) + w rho`` (eq. 12).
 
     The released code takes two optimiser steps (the f term, then ``10 *`` the
-    congruence penalty on one sample); here both terms go into one step.
+    congruence penalty on one sample); here both terms go into one step, and ``rho``
+    is the mean over the batch.
 
     Parameters
     ----------
@@ -261,6 +278,9 @@ def potentials_loss(potentials, z_b: torch.Tensor, source: torch.Tensor, weights
         Barycenter latents, detached from the network.
     source : LongTensor (N,)
     weights : Tensor (K,)
+        ``lambda_k`` of the congruence condition ``sum_k lambda_k f_k = 0``.
+    coefficients : Tensor (K,)
+        Per-source factors ``c_k`` of the estimator (see :func:`restoration_loss`).
     congruence_weight : float
 
     Returns
@@ -271,8 +291,36 @@ def potentials_loss(potentials, z_b: torch.Tensor, source: torch.Tensor, weights
     """
     f_all = potentials.all_sources(z_b)
     f_own = f_all.gather(1, source[:, None]).squeeze(1)
-    loss = potential_objective(f_own, source, weights, f_all=f_all, penalty_weight=congruence_weight)
+    loss = sample_weighted_mean(f_own, source, coefficients) + congruence_weight * congruence_penalty(f_all, weights)
     return loss, f_all
+
+
+def group_gradient_norms(term: str, grads: list[torch.Tensor], groups: dict[str, list]) -> dict[str, float]:
+    """L2 norm of one loss term's gradient on each parameter group.
+
+    Parameters
+    ----------
+    term : str
+        Name of the loss term (e.g. ``"l1"`` or ``"bary"``).
+    grads : list of Tensor
+        The term's gradient for every parameter, in the order of ``groups``' lists
+        concatenated.
+    groups : dict of str to list of Parameter
+        e.g. :meth:`baryir.models.BaryIR.parameter_groups`.
+
+    Returns
+    -------
+    dict
+        ``"grad_<term>_<group>" -> float`` (0.0 for an empty group).
+    """
+    norms, start = {}, 0
+    for name, params in groups.items():
+        part = grads[start:start + len(params)]
+        start += len(params)
+        norms[f"grad_{term}_{name}"] = (
+            torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in part])).item() if part else 0.0
+        )
+    return norms
 
 
 # --- the trainer -----------------------------------------------------------------
@@ -323,6 +371,9 @@ class Trainer:
             model.config, n_sources, kind=config.model.potentials, patch_size=config.data.patch_size
         ).to(device)
         self.weights = self.train_set.source_weights(config.data.source_weights).to(device)
+        counts = torch.tensor(self.train_set.source_counts(), dtype=torch.float32)
+        self.objective = optim.objective or config.cost.preset
+        self.coefficients = estimator_coefficients(self.weights, (counts / counts.sum()).to(device), self.objective)
         self.cost = MLOTCost(
             config.cost.preset, gamma=config.cost.gamma, tau=config.cost.tau, **config.cost.overrides
         )
@@ -403,13 +454,26 @@ class Trainer:
         if self.config.optim.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(module.parameters(), self.config.optim.grad_clip)
 
-    def train_step(self, batch: dict) -> dict[str, float]:
+    def train_step(self, batch: dict, measure_gradients: bool = False) -> dict[str, float]:
         """One restoration step and one potentials step; return the logged scalars.
+
+        Parameters
+        ----------
+        batch : dict
+            ``degraded``, ``clean`` (N, 3, H, W), ``source``, ``label`` (N,).
+        measure_gradients : bool
+            Also return ``grad_<term>_<group>``: the L2 norm of the L1 term's and the
+            barycenter terms' gradients on the encoder, the map ``T`` and the decoder
+            (before clipping; one extra backward pass through the barycenter terms).
+            Under DDP the barycenter part is this rank's and the L1 part is the
+            all-reduced total minus it.
 
         Raises
         ------
         TrainingDivergedError
-            If the restoration loss is not finite (no parameter is updated).
+            If the restoration loss is not finite (no parameter is updated), or the
+            potentials loss is not finite (the potentials are not updated and no
+            checkpoint is written from this step).
         """
         optim, device = self.config.optim, self.ctx.device
         degraded = batch["degraded"].to(device, non_blocking=True)
@@ -422,16 +486,20 @@ class Trainer:
         potentials.requires_grad_(False)
         with self._autocast():
             out = self.model(degraded)
-        loss, parts = restoration_loss(out, clean, source, labels, self.cost, potentials, self.weights, optim)
-        if not all_finite(loss, self.ctx):
-            raise TrainingDivergedError(
-                f"non-finite loss ({loss.item()}) at step {self.step + 1}; stopped without "
-                f"updating the weights. The last good checkpoint in {self.out_dir} is kept. "
-                f"Lower optim.lr, set optim.grad_clip, or use loop.precision=fp32."
-            )
+        loss, parts = restoration_loss(out, clean, source, labels, self.cost, potentials, self.coefficients, optim)
+        self._check_finite(loss, "loss")
         lr = self.opt_model.param_groups[0]["lr"]
         self.opt_model.zero_grad(set_to_none=True)
+        if measure_gradients:
+            groups = _unwrap(self.model).parameter_groups()
+            params = [p for group in groups.values() for p in group]
+            bary = torch.autograd.grad(parts["barycenter"], params, retain_graph=True, allow_unused=True)
+            bary = [torch.zeros_like(p) if g is None else g for p, g in zip(params, bary)]
         loss.backward()
+        if measure_gradients:
+            total = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+            norms = {**group_gradient_norms("l1", [t - b for t, b in zip(total, bary)], groups),
+                     **group_gradient_norms("bary", bary, groups)}
         self._clip(self.model)
         self.opt_model.step()
         self.sched_model.step()
@@ -443,7 +511,9 @@ class Trainer:
         else:
             with torch.no_grad(), self._autocast():
                 z_b_pot = upcast(_unwrap(self.model).barycenter_latent(degraded))
-        pot_loss, f_all = potentials_loss(potentials, z_b_pot, source, self.weights, optim.congruence_weight)
+        pot_loss, f_all = potentials_loss(potentials, z_b_pot, source, self.weights, self.coefficients,
+                                          optim.congruence_weight)
+        self._check_finite(pot_loss, "potentials loss")
         self.opt_pot.zero_grad(set_to_none=True)
         pot_loss.backward()
         average_gradients(potentials, self.ctx)
@@ -452,15 +522,25 @@ class Trainer:
         self.sched_pot.step()
         self.step += 1
         with torch.no_grad():
-            return {
+            scalars = {
                 "loss": loss.item(),
-                "l1": parts["l1"].item(),
-                "cost": weighted_source_mean(parts["costs"], source, self.weights).item(),
-                "potential": weighted_source_mean(parts["f"], source, self.weights).item(),
+                "l1": parts["l1"].item() / optim.l1_weight if optim.l1_weight else 0.0,
+                "cost": sample_weighted_mean(parts["costs"], source, self.coefficients).item(),
+                "potential": sample_weighted_mean(parts["f"], source, self.coefficients).item(),
                 "congruence": congruence_penalty(f_all.detach(), self.weights).item(),
                 "potential_loss": pot_loss.item(),
                 "lr": lr,
             }
+        return {**scalars, **norms} if measure_gradients else scalars
+
+    def _check_finite(self, loss: torch.Tensor, what: str) -> None:
+        """Stop the run before any update from a non-finite ``loss`` (all ranks together)."""
+        if not all_finite(loss, self.ctx):
+            raise TrainingDivergedError(
+                f"non-finite {what} ({loss.item()}) at step {self.step + 1}; stopped before that step's "
+                f"checkpoint. The last good checkpoint in {self.out_dir} is kept. "
+                f"Lower optim.lr, set optim.grad_clip, or use loop.precision=fp32."
+            )
 
     # -- validation --
 
@@ -505,11 +585,12 @@ class Trainer:
             loader = epoch_loader(self.train_set, self.sampler, epoch, position, loop.batch_size,
                                   self.config.data.num_workers, loop.seed)
             for batch in loader:
-                scalars = self.train_step(batch)
+                upcoming = self.step + 1
+                logging = upcoming % loop.log_every == 0 or upcoming == self.total_steps
+                scalars = self.train_step(batch, measure_gradients=logging and self.ctx.is_main)
                 images += batch["degraded"].shape[0] * self.ctx.world_size
                 bar.update(1)
                 final = self.step == self.total_steps
-                logging = self.step % loop.log_every == 0 or final
                 validating = (loop.val_every and self.step % loop.val_every == 0) or final
                 if logging or validating:
                     elapsed = time.perf_counter() - tick

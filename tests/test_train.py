@@ -83,14 +83,14 @@ def test_missing_or_corrupt_resume_is_an_error(demo_root, tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(demo_root, tmp_path, monkeypatch):
     calls = {"n": 0}
-    original = train_module.map_objective
+    original = train_module.restoration_loss
 
-    def poisoned(costs, *args):
+    def poisoned(*args):
         calls["n"] += 1
-        value = original(costs, *args)
-        return value * float("nan") if calls["n"] == 4 else value
+        loss, parts = original(*args)
+        return (loss * float("nan"), parts) if calls["n"] == 4 else (loss, parts)
 
-    monkeypatch.setattr(train_module, "map_objective", poisoned)
+    monkeypatch.setattr(train_module, "restoration_loss", poisoned)
     trainer = Trainer(tiny_config(demo_root, tmp_path, "loop.checkpoint_every=2"))
     with pytest.raises(TrainingDivergedError, match="step 4") as info:
         trainer.fit(progress=False)

@@ -404,6 +404,22 @@ class BaryIR(nn.Module):
         self.specific_branch = SpecificBranch(config) if config.uses_specific else None
         self.decoder = Decoder(config)
 
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The trainable parameters in three disjoint groups.
+
+        ``"encoder"`` (encoder and the shared latent LayerNorm: everything ``z``
+        depends on), ``"map"`` (the barycenter map ``T``) and ``"decoder"`` (the
+        aggregation, the specific branch and the decoder: what only the restored image
+        depends on).
+        """
+        parts = {
+            "encoder": (self.encoder, self.latent_norm),
+            "map": (self.barycenter_map,),
+            "decoder": (self.aggregation, self.specific_branch, self.decoder),
+        }
+        return {name: [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
+                for name, modules in parts.items()}
+
     def latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Encode a padded image: ``(z, z_b, s, skips)`` with ``z_b = LN(T(z))``, ``s = z - z_b``."""
         skips, bottleneck = self.encoder(x)
