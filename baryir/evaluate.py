@@ -13,7 +13,9 @@ weights are stored locally (:func:`baryir.metrics.weights_dir`); otherwise the
 table says which were skipped and why, and the evaluation still runs. Results go to ``OUT/table.md``, ``table.csv`` and
 ``results.json``.
 
-``baryir restore --ckpt CKPT IN... --out DIR [--tile N]`` restores image files or
+``baryir restore --ckpt CKPT IN... --out DIR [--tile N]`` (or ``--pretrained NAME``
+instead of ``--ckpt``, a model shipped with the package, :mod:`baryir.pretrained`;
+``baryir eval`` takes it too) restores image files or
 folders of them (PNG/JPEG/BMP/TIFF; grayscale is expanded to RGB, the alpha
 channel of RGBA is dropped and 16-bit images are reduced to 8 bits, by
 :func:`baryir.data.io.read_image`) and writes 8-bit PNGs.
@@ -368,7 +370,7 @@ def evaluate_benchmark(
     for method, restore in methods.items():
         table.rows[method] = {}
         for test_set in tqdm(main_sets + unseen_sets, desc=method[:24], disable=not progress):
-            fn = _baseline_restorer(restore, test_set) if isinstance(restore, str) else restore
+            fn = baseline_restorer(restore, test_set) if isinstance(restore, str) else restore
             if fn is None:
                 continue
             dataset = PairedTestDataset(root, test_set, seed=seed)
@@ -376,7 +378,7 @@ def evaluate_benchmark(
     return table
 
 
-def _baseline_restorer(name: str, test_set: str) -> RestoreFn | None:
+def baseline_restorer(name: str, test_set: str) -> RestoreFn | None:
     """The classical method ``name`` on ``test_set``, or None when it does not apply."""
     kinds = BASELINE_KINDS[name]
     if kinds is not None and _set_kind(test_set) not in kinds:
@@ -393,13 +395,19 @@ def _baseline_restorer(name: str, test_set: str) -> RestoreFn | None:
 # --- command line ----------------------------------------------------------------------
 
 
-def _load(args) -> tuple[torch.nn.Module, torch.device]:
-    from baryir.checkpoint import load_model
+def _load(args) -> tuple[torch.nn.Module, torch.device, str]:
+    """The network of ``--ckpt`` or ``--pretrained``, its device, and a label for tables."""
     from baryir.utils import get_device
 
     device = get_device(args.device)
+    if args.pretrained is not None:
+        from baryir import pretrained
+
+        return pretrained.load(args.pretrained, device), device, args.pretrained
+    from baryir.checkpoint import load_model
+
     model, _ = load_model(args.ckpt, device)
-    return model, device
+    return model, device, Path(args.ckpt).name
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -407,16 +415,21 @@ def run_eval(args: argparse.Namespace) -> int:
     perceptual = load_perceptual(lpips=args.lpips, fid=args.fid)  # before any restoration
     for note in perceptual.notes:
         print(note, file=sys.stderr)
-    model, device = _load(args)
+    model, device, label = _load(args)
     restorer = model_restorer(model, tile=args.tile, overlap=args.overlap, device=device)
     table = evaluate_benchmark(
-        {f"BaryIR ({Path(args.ckpt).name})": restorer}, args.data, args.benchmark,
+        {f"BaryIR ({label})": restorer}, args.data, args.benchmark,
         baselines=args.baselines, unseen=not args.no_unseen, rain_trained_on=args.rain_trained_on,
         y_channel=args.y_channel, max_images=args.max_images, perceptual=perceptual,
         progress=not args.quiet,
     )  # fmt: skip
     print(table.to_markdown())
-    out = Path(args.out) if args.out else Path(args.ckpt).parent / f"eval_{args.benchmark}"
+    if args.out:
+        out = Path(args.out)
+    elif args.ckpt:
+        out = Path(args.ckpt).parent / f"eval_{args.benchmark}"
+    else:
+        out = Path("runs") / f"eval_{args.pretrained}_{args.benchmark}"
     paths = table.write(out)
     print(f"\nwrote {paths['md']}, {paths['csv'].name}, {paths['json'].name}")
     return 0
@@ -424,7 +437,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_restore(args: argparse.Namespace) -> int:
     """``baryir restore``: restore the given images into ``--out``."""
-    model, device = _load(args)
+    model, device, _ = _load(args)
     restorer = model_restorer(model, tile=args.tile, overlap=args.overlap, device=device)
     written = restore_files(restorer, args.inputs, args.out, ext=args.ext, progress=not args.quiet)
     print(f"restored {len(written)} image(s) into {args.out}")
@@ -432,7 +445,10 @@ def run_restore(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="checkpoint from baryir train (last.pt / best.pt)")
+    weights = parser.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--ckpt", help="checkpoint from baryir train (last.pt / best.pt)")
+    weights.add_argument("--pretrained", metavar="NAME",
+                         help="a model shipped with the package (see baryir.pretrained.available())")
     parser.add_argument("--tile", type=int, default=None,
                         help="tile side for large images (default: whole-image inference)")
     parser.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles")
@@ -447,7 +463,8 @@ def register(subparsers) -> None:
     _common(ev)
     ev.add_argument("--benchmark", required=True, choices=("aio3", "aio5", "demo"))
     ev.add_argument("--data", required=True, help="benchmark root holding Test/")
-    ev.add_argument("--out", default=None, help="output folder (default: next to the checkpoint)")
+    ev.add_argument("--out", default=None,
+                    help="output folder (default: next to the checkpoint, or runs/eval_NAME_BENCHMARK)")
     ev.add_argument("--baselines", action="store_true", help="add classical reference rows")
     ev.add_argument("--no-unseen", action="store_true", help="skip the unseen-level columns")
     ev.add_argument("--rain-trained-on", choices=("rain100l", "rain100h"), default="rain100l",

@@ -1,17 +1,19 @@
 """A small demo benchmark in the real benchmarks' layout, built from shipped photographs.
 
-The photographs are crops of public-domain / CC0 images bundled with scikit-image
-(:data:`DEMO_PHOTOS` records each crop, its credit and licence; ``data/LICENSES.md``
-repeats them). They are shipped as 192 x 192 PNGs in ``data/images/<split>/`` and can be
-regenerated with :func:`export_demo_images`; when the folder is absent (e.g. a pip
-install without the repository's ``data/``), the crops are rendered from
-``skimage.data`` on the fly, giving the same pixels.
+The photographs are crops of public-domain, CC0 and CC BY images bundled with
+scikit-image, scikit-learn and matplotlib (:data:`DEMO_PHOTOS` records each crop, its
+credit and licence; ``data/LICENSES.md`` repeats them). They are shipped as 192 x 192
+PNGs in ``data/images/<split>/`` and can be regenerated with :func:`export_demo_images`;
+when the folder is absent (e.g. a pip install without the repository's ``data/``), the
+crops are rendered from the bundled images on the fly, giving the same pixels
+(scikit-learn is then needed for the two test photographs it ships).
 
 :func:`build_demo_benchmark` writes ``Train/``, ``Val/`` and ``Test/`` exactly in the
 layout of :mod:`baryir.data.layout`, synthesising every degradation with
 :mod:`baryir.data.degradations` (seeded), so the real data loaders, ``baryir data check``
 and training/evaluation run unchanged on it. Train, validation and test use different
-photographs.
+photographs: 11 training crops of 7 images, 4 validation crops of 2 photographs, and 8
+test crops of 4 photographs that nothing else uses.
 """
 
 from __future__ import annotations
@@ -40,12 +42,19 @@ DEMO_TEST_SETS = ("bsd68", "rain100l", "sots", "gopro", "lol")
 MANIFEST = "demo_manifest.json"
 
 _PD_NASA = "public domain (NASA), no known copyright restrictions"
-_CC0_SKIMAGE = "CC0 1.0"
+_CC0 = "CC0 1.0"
+_CC_BY_2 = "CC BY 2.0 (https://creativecommons.org/licenses/by/2.0/)"
 
 
 @dataclass(frozen=True)
 class DemoPhoto:
-    """One shipped crop: ``skimage.data.<loader>()[top:top+side, left:left+side]`` resized."""
+    """One shipped crop: ``image[top:top+side, left:left+side]`` of a bundled image, resized.
+
+    ``loader`` names the image as ``"<package>:<name>"``: ``skimage:<function of
+    skimage.data>``, ``sklearn:<file for sklearn.datasets.load_sample_image>`` or
+    ``matplotlib:<file of matplotlib's sample data>``. Grayscale images are repeated
+    over the three channels.
+    """
 
     split: str
     name: str
@@ -55,25 +64,34 @@ class DemoPhoto:
     licence: str
 
 
+def _crops(split, name, loader, boxes, credit, licence):
+    return tuple(DemoPhoto(split, f"{name}_{i + 1}", loader, box, credit, licence) for i, box in enumerate(boxes))
+
+
 DEMO_PHOTOS: tuple[DemoPhoto, ...] = (
-    *(DemoPhoto("train", f"astronaut_{i + 1}", "astronaut", box, "NASA (Eileen Collins), via scikit-image",
-                _PD_NASA)
-      for i, box in enumerate(((0, 0, 256), (0, 256, 256), (256, 0, 256), (256, 256, 256)))),
-    DemoPhoto("train", "coffee_1", "coffee", (0, 0, 300), "Rachel Michetti, via scikit-image", _CC0_SKIMAGE),
-    DemoPhoto("train", "coffee_2", "coffee", (100, 300, 300), "Rachel Michetti, via scikit-image",
-              _CC0_SKIMAGE),
-    DemoPhoto("train", "rocket_1", "rocket", (0, 160, 320), "SpaceX, via scikit-image",
-              "public domain (released by SpaceX)"),
-    DemoPhoto("train", "rocket_2", "rocket", (107, 0, 320), "SpaceX, via scikit-image",
-              "public domain (released by SpaceX)"),
-    DemoPhoto("val", "hubble_1", "hubble_deep_field", (218, 250, 436), "NASA/ESA Hubble, via scikit-image",
-              _PD_NASA),
-    DemoPhoto("val", "retina_1", "retina", (350, 350, 700), "Mikael Haggstrom, via scikit-image / Wikimedia",
-              _CC0_SKIMAGE),
-    DemoPhoto("test", "chelsea_1", "chelsea", (0, 0, 300), "Stefan van der Walt, via scikit-image",
-              _CC0_SKIMAGE),
-    DemoPhoto("test", "chelsea_2", "chelsea", (0, 151, 300), "Stefan van der Walt, via scikit-image",
-              _CC0_SKIMAGE),
+    *_crops("train", "astronaut", "skimage:astronaut", ((0, 0, 256), (0, 256, 256), (256, 0, 256), (256, 256, 256)),
+            "NASA (Eileen Collins), via scikit-image", _PD_NASA),
+    *_crops("train", "hubble", "skimage:hubble_deep_field", ((218, 250, 436),), "NASA/ESA Hubble, via scikit-image",
+            _PD_NASA),
+    *_crops("train", "retina", "skimage:retina", ((350, 350, 700),),
+            "Mikael Haggstrom, via scikit-image / Wikimedia", _CC0),
+    *_crops("train", "camera", "skimage:camera", ((0, 0, 256), (256, 256, 256)),
+            "Lav Varshney, via scikit-image", _CC0),
+    *_crops("train", "brick", "skimage:brick", ((0, 0, 512),), "CC0Textures, via scikit-image", _CC0),
+    *_crops("train", "grass", "skimage:grass", ((0, 0, 512),), "linolafett (DeviantArt), via scikit-image", _CC0),
+    *_crops("train", "gravel", "skimage:gravel", ((0, 0, 512),), "CC0Textures, via scikit-image", _CC0),
+    *_crops("val", "rocket", "skimage:rocket", ((0, 160, 320), (107, 0, 320)), "SpaceX, via scikit-image",
+            "public domain (released by SpaceX)"),
+    *_crops("val", "hopper", "matplotlib:grace_hopper.jpg", ((0, 0, 512), (88, 0, 512)),
+            "U.S. Navy (Grace Hopper), via matplotlib's sample data", "public domain (U.S. Navy photograph)"),
+    *_crops("test", "chelsea", "skimage:chelsea", ((0, 0, 300), (0, 151, 300)), "Stefan van der Walt, via scikit-image",
+            _CC0),
+    *_crops("test", "coffee", "skimage:coffee", ((0, 0, 300), (100, 300, 300)), "Rachel Michetti, via scikit-image",
+            _CC0),
+    *_crops("test", "china", "sklearn:china.jpg", ((0, 0, 427), (0, 213, 427)),
+            "danielbuechele (Flickr), via scikit-learn", _CC_BY_2),
+    *_crops("test", "flower", "sklearn:flower.jpg", ((0, 0, 427), (0, 213, 427)),
+            "vultilion (Flickr), via scikit-learn", _CC_BY_2),
 )
 
 SPLITS = ("train", "val", "test")
@@ -90,13 +108,36 @@ def _resize(image: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.LANCZOS))
 
 
-def render_photo(photo: DemoPhoto, side: int = SHIPPED_SIDE) -> np.ndarray:
-    """Crop one :class:`DemoPhoto` from ``skimage.data`` and resize it: uint8 (side, side, 3)."""
-    import skimage.data
+def load_bundled_image(loader: str) -> np.ndarray:
+    """Load a bundled image named ``"<package>:<name>"`` (see :class:`DemoPhoto`): uint8 (H, W, 3)."""
+    package, _, name = loader.partition(":")
+    if package == "skimage":
+        import skimage.data
 
-    image = getattr(skimage.data, photo.loader)()
+        image = getattr(skimage.data, name)()
+    elif package == "sklearn":
+        try:
+            from sklearn.datasets import load_sample_image
+        except ImportError:
+            raise DatasetLayoutError(f"{loader} needs scikit-learn: pip install scikit-learn "
+                                     f"(or use the repository's data/images)") from None
+        image = load_sample_image(name)
+    elif package == "matplotlib":
+        import matplotlib.cbook
+
+        image = np.asarray(Image.open(matplotlib.cbook.get_sample_data(name)).convert("RGB"))
+    else:
+        raise ValueError(f"unknown image source {loader!r}; use skimage:, sklearn: or matplotlib:")
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3])
+
+
+def render_photo(photo: DemoPhoto, side: int = SHIPPED_SIDE) -> np.ndarray:
+    """Crop one :class:`DemoPhoto` from its bundled image and resize it: uint8 (side, side, 3)."""
     top, left, size = photo.box
-    return _resize(np.ascontiguousarray(image[top:top + size, left:left + size, :3]), side)
+    return _resize(np.ascontiguousarray(load_bundled_image(photo.loader)[top:top + size, left:left + size]), side)
 
 
 def export_demo_images(out_dir: str | Path | None = None) -> list[Path]:

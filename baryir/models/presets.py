@@ -8,6 +8,9 @@
 ``paper-light``
     The same backbone with a light barycenter map (the paper calls ``T``
     "lightweight"): a residual per-pixel MLP ``z + W2 GELU(W1 z)`` at 384 channels.
+``small``
+    A 2.3 M-parameter version (dim 16, blocks [1, 2, 2, 2]) for models trained on a
+    CPU in hours: the shipped demo model (:mod:`baryir.pretrained`).
 ``tiny``
     The same layout scaled down for CPU tests and quick-mode notebooks.
 """
@@ -25,6 +28,14 @@ _REFERENCE = BaryIRConfig()
 PRESETS: dict[str, BaryIRConfig] = {
     "reference": _REFERENCE,
     "paper-light": dataclasses.replace(_REFERENCE, map_kind="pointwise", map_expansion=1.0),
+    "small": BaryIRConfig(
+        dim=16,
+        num_blocks=(1, 2, 2, 2),
+        num_refinement_blocks=1,
+        heads=(1, 1, 2, 4),
+        ffn_expansion=2.0,
+        map_blocks=1,
+    ),
     "tiny": BaryIRConfig(
         dim=8,
         num_blocks=(1, 1, 1, 1),
