@@ -1,9 +1,10 @@
 """Pretrained models shipped inside the package.
 
 Each model is a weights-only file ``baryir/weights/<name>.pt`` (the network's state dict
-and its :class:`~baryir.models.BaryIRConfig`, no optimiser state, no pickled code) and an
-entry of ``baryir/weights/manifest.json``: its SHA-256, a description, the packaged
-config and command that trained it, and how long that took on what hardware.
+and its :class:`~baryir.models.BaryIRConfig`, no optimiser state, no pickled code), its
+training history ``<name>.history.json`` (:func:`history`) and an entry of
+``baryir/weights/manifest.json``: its SHA-256, a description, the config and command that
+trained it, and how long that took on what hardware.
 :func:`load` verifies the checksum before reading the file.
 
 >>> import baryir.pretrained
@@ -57,6 +58,12 @@ def info(name: str) -> dict:
         names = ", ".join(sorted(entries)) or "none are installed"
         raise ConfigError(f"unknown pretrained model {name!r}; available: {names}")
     return dict(entries[name])
+
+
+def history(name: str) -> list[dict]:
+    """The training history of the shipped model ``name`` (records of
+    :func:`baryir.train.train`: losses, gradient norms, validation PSNR)."""
+    return json.loads((WEIGHTS_DIR / info(name)["history"]).read_text())
 
 
 def sha256(path: str | Path) -> str:
@@ -130,8 +137,10 @@ def export_pretrained(checkpoint: str | Path, name: str, description: str, recip
     path = folder / f"{name}.pt"
     weights = {key: value.detach().clone().contiguous() for key, value in state["model"].items()}
     torch.save({"format": FORMAT, "model": weights, "model_config": state["model_config"]}, path)
+    history = folder / f"{name}.history.json"
+    history.write_text(json.dumps(state.get("history", []), separators=(",", ":")) + "\n")
     entries = _manifest(folder)
-    entries[name] = {"file": path.name, "sha256": sha256(path), "description": description,
-                     "step": int(state["step"]), **recipe}
+    entries[name] = {"file": path.name, "sha256": sha256(path), "history": history.name,
+                     "description": description, "step": int(state["step"]), **recipe}
     (folder / MANIFEST).write_text(json.dumps(entries, indent=1) + "\n")
     return path

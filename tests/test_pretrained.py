@@ -52,6 +52,7 @@ def test_export_is_weights_only_and_loads_the_same_network(exported, monkeypatch
         assert torch.equal(model(x).restored, trainer.model.eval()(x).restored)
     entry = pretrained.info("toy-tiny")
     assert entry["step"] == 3 and entry["sha256"] == pretrained.sha256(path)
+    assert [r["step"] for r in pretrained.history("toy-tiny")] == [r["step"] for r in trainer.history]
 
 
 def test_unknown_name_lists_the_available_ones(exported, monkeypatch):
