@@ -10,6 +10,7 @@ import torch
 from baryir.cli import main
 from baryir.config import config_to_dict, load_config
 from baryir.data import build_demo_benchmark
+from baryir.data.demo import DEMO_PHOTOS
 from baryir.demo import demo_config, run_demo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +56,9 @@ def test_run_demo_writes_metrics_and_figures(tmp_path):
     result = run_demo(tmp_path, steps=2, progress=False)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["tasks"].keys() == result["tasks"].keys() and len(saved["tasks"]) == 7
+    n_test = sum(photo.split == "test" for photo in DEMO_PHOTOS)
     for row in saved["tasks"].values():
-        assert 5 < row["psnr_degraded"] < 60 and 0 < row["psnr_restored"] < 60 and row["n_images"] == 2
+        assert 5 < row["psnr_degraded"] < 60 and 0 < row["psnr_restored"] < 60 and row["n_images"] == n_test
     assert (tmp_path / "restorations.png").stat().st_size > 0 and (tmp_path / "training.png").is_file()
 
 

@@ -32,6 +32,9 @@ from baryir.errors import ConfigError, DatasetLayoutError, ImageReadError
 
 PATCH = 32
 N_TRAIN = sum(p.split == "train" for p in DEMO_PHOTOS)
+N_TEST = sum(p.split == "test" for p in DEMO_PHOTOS)
+#: A training photograph's file name, as the demo writes it into the paired task folders.
+TRAIN_FILE = next(f"{p.name}.png" for p in DEMO_PHOTOS if p.split == "train")
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +221,7 @@ def test_test_sets_match_by_name_and_fix_the_noise(demo_root):
     assert test_sets("aio3") == ["sots", "rain100l", "bsd68_15", "bsd68_25", "bsd68_50"]
     for name in test_sets("demo"):
         data = PairedTestDataset(demo_root, name)
-        assert len(data) == 2
+        assert len(data) == N_TEST
         item = data[0]
         assert item["degraded"].shape == item["clean"].shape == (3, 64, 64)
     rain = PairedTestDataset(demo_root, "rain100l")
@@ -242,7 +245,7 @@ def test_validation_split_is_separate(demo_root):
 
 def test_lower_case_split_folders_are_accepted(demo_copy):
     (demo_copy / "Test").rename(demo_copy / "test")
-    assert len(PairedTestDataset(demo_copy, "rain100l")) == 2
+    assert len(PairedTestDataset(demo_copy, "rain100l")) == N_TEST
     assert check_layout(demo_copy, "aio3").ok
 
 
@@ -252,7 +255,7 @@ def test_haze_pairs_follow_names_not_sort_order(demo_copy):
         if path.name.startswith("0001_"):
             path.unlink()
     pairs = PairedTestDataset(demo_copy, "sots").pairs
-    assert len(pairs) == 1 and pairs[0][1] == target / "0002.png"  # sort order would give 0001.png
+    assert len(pairs) == N_TEST - 1 and pairs[0][1] == target / "0002.png"  # sort order would give 0001.png
 
 
 # ---------------------------------------------------------------- bad layouts and bad images
@@ -270,8 +273,8 @@ def _break(root, case):
         (root / "Train/Derain/gt/norain-2.png").unlink()
         return "Derain/rainy", "rain-2.png"
     if case == "unpaired_clean":
-        (root / "Train/lowlight/low/rocket_1.png").unlink()
-        return "lowlight/high", "rocket_1.png"
+        (root / f"Train/lowlight/low/{TRAIN_FILE}").unlink()
+        return "lowlight/high", TRAIN_FILE
     if case == "duplicate_clean":
         shutil.copy(root / "Train/Dehaze/original/0001.jpg", root / "Train/Dehaze/original/0001.png")
         return "0001", "share the name"
@@ -301,14 +304,14 @@ def test_missing_root_and_unknown_benchmark(tmp_path):
 
 @pytest.mark.parametrize("case", ["truncated", "zero_byte"])
 def test_unreadable_training_image(demo_copy, case):
-    path = demo_copy / "Train/Deblur/blur/coffee_1.png"
+    path = demo_copy / f"Train/Deblur/blur/{TRAIN_FILE}"
     path.write_bytes(path.read_bytes()[:100] if case == "truncated" else b"")
     data = AllInOneTrainDataset(demo_copy, "aio5", PATCH, oversample={"deblur": 1})
     index = next(i for i in data.task_indices("deblur") if data.sample_paths(i)[1] == path)
-    with pytest.raises(ImageReadError, match="coffee_1.png"):
+    with pytest.raises(ImageReadError, match=TRAIN_FILE):
         data[index]
     report = scan_layout(demo_copy, "aio5", check_images=True)
-    assert any("coffee_1.png" in p for p in report.problems)
+    assert any(TRAIN_FILE in p for p in report.problems)
 
 
 def test_wrong_extension_is_ignored_but_reported(demo_copy):
@@ -337,12 +340,12 @@ def test_grayscale_rgba_and_16bit_training_images_load_as_rgb(demo_copy, mode):
 
 
 def test_small_or_mismatched_images_give_clear_errors(demo_copy):
-    write_image(demo_copy / "Train/Deblur/blur/coffee_1.png", np.zeros((20, 64, 3), np.uint8))
+    write_image(demo_copy / f"Train/Deblur/blur/{TRAIN_FILE}", np.zeros((20, 64, 3), np.uint8))
     data = AllInOneTrainDataset(demo_copy, "aio5", PATCH, oversample={"deblur": 1})
-    index = next(i for i in data.task_indices("deblur") if data.sample_paths(i)[1].name == "coffee_1.png")
+    index = next(i for i in data.task_indices("deblur") if data.sample_paths(i)[1].name == TRAIN_FILE)
     with pytest.raises(DatasetLayoutError, match="same size"):
         data[index]
-    write_image(demo_copy / "Train/Deblur/sharp/coffee_1.png", np.zeros((20, 64, 3), np.uint8))
+    write_image(demo_copy / f"Train/Deblur/sharp/{TRAIN_FILE}", np.zeros((20, 64, 3), np.uint8))
     with pytest.raises(DatasetLayoutError, match="smaller than the 32x32 training patch"):
         data[index]
     report = scan_layout(demo_copy, "aio5", min_size=PATCH)
