@@ -56,12 +56,16 @@ class ModelConfig:
 
     ``potentials`` selects the potentials' architecture: ``"reference"`` (the
     released code's per-source MLPs tied to the patch size) or ``"pooled"``
-    (resolution independent).
+    (resolution independent). ``init`` starts a fresh run (not a resume) from the
+    network weights of a checkpoint path or of a shipped model's name
+    (:mod:`baryir.pretrained`), for fine-tuning; the potentials, optimisers and
+    schedules start fresh.
     """
 
     preset: str = "tiny"
     overrides: dict[str, Any] = field(default_factory=dict)
     potentials: Literal["pooled", "reference"] = "pooled"
+    init: Optional[str] = None
 
 
 @dataclass

@@ -388,6 +388,9 @@ class Trainer:
         self.history: list[dict] = []
         if resume is not None:
             self._load(resume, model, potentials)
+        elif config.model.init is not None:
+            initial_weights(model, config.model.init)
+            seed_everything(loop.seed + self.ctx.rank)
         else:
             seed_everything(loop.seed + self.ctx.rank)  # per-rank randomness from here on
         if self.ctx.distributed:
@@ -624,6 +627,30 @@ class Trainer:
         """Write ``history.json`` and ``history.csv`` to the run folder (rank 0)."""
         if self.ctx.is_main:
             write_history(self.history, self.out_dir)
+
+
+def initial_weights(model: torch.nn.Module, source: str) -> None:
+    """Load the network weights of a checkpoint path or of a shipped model into ``model``.
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing or corrupt, or its weights do not fit ``model``.
+    ConfigError
+        ``source`` is neither a file nor a shipped model's name.
+    """
+    from baryir import pretrained
+
+    if Path(source).is_file():
+        state = load_checkpoint(source, map_location="cpu")
+        require_keys(state, ("model",), source)
+        weights = state["model"]
+    elif source in pretrained.available():
+        weights = pretrained.load(source).state_dict()
+    else:
+        raise ConfigError(f"config key 'model.init': {source!r} is neither a checkpoint file nor a shipped "
+                          f"model ({', '.join(pretrained.available()) or 'none installed'})")
+    load_state_checked(model, weights, source)
 
 
 def average_gradients(module: torch.nn.Module, ctx: DistContext) -> None:

@@ -156,3 +156,15 @@ def test_gradient_norms_are_logged(demo_root, tmp_path):
     header = (tmp_path / "a" / "history.csv").read_text().splitlines()[0]
     assert all(field in header for field in GRADIENT_FIELDS)
     assert all(math.isfinite(r["grad_l1_decoder"]) for r in history)
+
+
+def test_init_starts_a_fresh_run_from_checkpoint_weights(demo_root, tmp_path):
+    first = Trainer(tiny_config(demo_root, tmp_path / "a", "loop.steps=2"))
+    first.fit(progress=False)
+    tuned = Trainer(tiny_config(demo_root, tmp_path / "b", f"model.init={tmp_path / 'a' / 'last.pt'}"))
+    assert tuned.step == 0
+    assert all(torch.equal(p, q) for p, q in zip(tuned.model.parameters(), first.model.parameters()))
+    from baryir.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="neither a checkpoint file nor a shipped model"):
+        Trainer(tiny_config(demo_root, tmp_path / "c", "model.init=nope"))
