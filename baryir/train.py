@@ -57,7 +57,7 @@ from baryir.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from baryir.config import OptimConfig, TrainConfig, config_to_dict, load_config, save_config
+from baryir.config import OptimConfig, TrainConfig, config_to_dict, load_config, save_config, validate_config
 from baryir.costs import MLOTCost
 from baryir.data import AllInOneTrainDataset, PairedTestDataset, test_sets
 from baryir.errors import CheckpointError, ConfigError, DatasetLayoutError, TrainingDivergedError
@@ -294,6 +294,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, resume: str | Path | None = None):
+        config = validate_config(config)  # it may have been changed since it was built
         self.config = config
         self.ctx = setup_distributed(config.loop.device)
         loop, optim = config.loop, config.optim
@@ -592,7 +593,8 @@ def register(subparsers) -> None:
             "this command; loop.batch_size is per process."
         ),
     )
-    parser.add_argument("--config", required=True, help="YAML config (see configs/)")
+    parser.add_argument("--config", required=True,
+                        help="packaged config name (aio3, aio5, demo; baryir config list) or a YAML file")
     parser.add_argument("--resume", default=None, help="checkpoint to continue from (last.pt)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")

@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,7 +234,7 @@ def test_unreadable_image_mid_run_is_reported_by_the_cli_and_keeps_the_checkpoin
     train_dir = root / "Train"
     victim = sorted(p for p in train_dir.rglob("*.png"))[0]
     victim.write_bytes(victim.read_bytes()[:200])  # truncated
-    args = ["train", "--config", str(Path(__file__).resolve().parents[1] / "configs/demo.yaml"), "--no-progress",
+    args = ["train", "--config", "demo", "--no-progress",
             *overrides(root, tmp_path / "run", "loop.steps=40")]
     assert cli_main(args) == 2
     err = capsys.readouterr().err
