@@ -123,6 +123,8 @@ class LoopConfig:
     ``z_B`` of the restoration step (one forward pass fewer). ``val_every`` (steps,
     0 = only at the end) scores the validation split, ``val_images`` images per
     set (0 = all); ``checkpoint_every`` (0 = only at the end) writes ``last.pt``.
+    ``logger`` also sends the history and validation images to TensorBoard or
+    Weights & Biases (:mod:`baryir.loggers`; optional extras).
     """
 
     steps: Optional[int] = 1000
@@ -137,6 +139,7 @@ class LoopConfig:
     val_images: int = 0
     checkpoint_every: int = 0
     keep_best: bool = True
+    logger: Literal["none", "tensorboard", "wandb"] = "none"
 
 
 @dataclass

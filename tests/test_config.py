@@ -129,6 +129,7 @@ def test_override_values_are_converted_to_the_field_types():
         (lambda c: setattr(c.loop, "steps", "ten"), r"loop\.steps"),
         (lambda c: setattr(c.optim, "name", "sgd"), r"optim\.name"),
         (lambda c: setattr(c.data, "patch_size", 60), r"data\.patch_size"),
+        (lambda c: setattr(c.loop, "logger", "mlflow"), r"loop\.logger"),
         (lambda c: c.model.overrides.update(dim="4"), r"model\.overrides\.dim"),
     ],
 )
