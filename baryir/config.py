@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import re
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,7 +177,7 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it (ints widened to float)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X] or X | None
         if value is None:
             return None
         inner = [a for a in args if a is not type(None)][0]

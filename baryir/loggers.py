@@ -21,8 +21,9 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

@@ -35,6 +35,7 @@ def test_train_config_errors_are_reported_without_traceback(tmp_path, capsys):
     assert "loop.stepz" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_and_resume_from_the_command_line(tmp_path, capsys):
     root = build_demo_benchmark(tmp_path / "bench", size=48)
     args = ["train", "--config", "demo", "--no-progress", f"data.root={root}",
@@ -57,6 +58,7 @@ def test_demo_settings_are_the_packaged_demo_config():
     assert ours.data.oversample["derain"] == 12  # the packaged file's values, not defaults
 
 
+@pytest.mark.slow
 def test_run_demo_writes_metrics_and_figures(tmp_path):
     result = run_demo(tmp_path, steps=2, progress=False)
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -130,6 +132,7 @@ def test_user_errors_are_one_line_without_traceback(args, message, capsys, monke
     assert err.startswith(f"baryir {args[0]}: error: ")
 
 
+@pytest.mark.slow
 def test_python_m_bench_goes_through_the_same_entry_point():
     proc = subprocess.run([sys.executable, "-m", "baryir.bench", "barycenter", "--steps", "0"],
                           capture_output=True, text=True)

@@ -131,6 +131,7 @@ def straight(demo_root, tmp_path_factory):
 KILL_POINTS = np.random.default_rng(8).integers(2, STEPS, size=2).tolist()
 
 
+@pytest.mark.slow  # a subprocess killed with SIGKILL, then a resumed run
 @pytest.mark.parametrize("mode, kill_at", [("step", KILL_POINTS[0]), ("save", KILL_POINTS[1])])
 def test_sigkill_then_resume_equals_uninterrupted_run(demo_root, tmp_path, straight, mode, kill_at):
     args = {"mode": mode, "kill_at": kill_at, "overrides": overrides(demo_root, tmp_path)}
@@ -152,6 +153,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(demo_root, tmp_path, strai
     assert not list(tmp_path.glob(".last.pt.tmp-*"))  # the resumed run's save removed the stray
 
 
+@pytest.mark.slow  # subprocesses killed with SIGKILL mid-write
 def test_checkpoint_killed_at_random_moments_is_old_or_new_never_partial(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "last.pt"
@@ -228,6 +230,7 @@ def test_nan_image_in_the_data_keeps_the_last_checkpoint(demo_root, tmp_path, mo
     assert all(torch.isfinite(v).all() for v in saved["potentials"].values())
 
 
+@pytest.mark.slow
 def test_unreadable_image_mid_run_is_reported_by_the_cli_and_keeps_the_checkpoint(demo_root, tmp_path, capsys):
     root = tmp_path / "bench"
     shutil.copytree(demo_root, root)
