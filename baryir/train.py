@@ -54,6 +54,7 @@ from baryir.checkpoint import (
     capture_rng_state,
     load_checkpoint,
     load_state_checked,
+    remove_stale_temporaries,
     require_keys,
     restore_rng_state,
     save_checkpoint,
@@ -541,6 +542,8 @@ class Trainer:
         if self.ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.config, self.out_dir / "config.yaml")
+            for name in ("last.pt", "best.pt"):  # leftovers of saves killed in an earlier run
+                remove_stale_temporaries(self.out_dir / name)
         logger = build_logger(loop.logger if self.ctx.is_main else "none", self.out_dir, config_to_dict(self.config))
         bar = tqdm(total=last, initial=self.step, desc="train", disable=not (progress and self.ctx.is_main),
                    dynamic_ncols=True)

@@ -245,3 +245,21 @@ def test_unreadable_image_mid_run_is_reported_by_the_cli_and_keeps_the_checkpoin
     saved = tmp_path / "run" / "last.pt"
     state = load_checkpoint(saved)  # the seeded order meets the bad image at step 5
     assert 1 <= state["step"] < 40 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_a_new_run_removes_temporaries_of_killed_saves_before_it_trains(demo_root, tmp_path, monkeypatch):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # a process id that no longer runs, as after a SIGKILL mid-save
+    for name in ("last.pt", "best.pt"):
+        (tmp_path / f".{name}.tmp-{finished.pid}").write_bytes(b"half a checkpoint")
+    trainer = Trainer(load_config(None, overrides(demo_root, tmp_path)))
+    at_first_step = []
+
+    def stop(batch):
+        at_first_step.append(sorted(p.name for p in tmp_path.glob(".*.tmp-*")))
+        raise KeyboardInterrupt  # no save happens: only the start of the run can have cleaned up
+
+    monkeypatch.setattr(trainer, "train_step", stop)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(progress=False)
+    assert at_first_step == [[]]
