@@ -320,6 +320,8 @@ class Trainer:
     Parameters
     ----------
     config : TrainConfig
+        Checked again first (:func:`baryir.config.validate_config`); the trainer keeps
+        that checked copy, so later changes to ``config`` do not reach it.
     resume : str or Path, optional
         Checkpoint to continue from; a missing or corrupt file raises
         :class:`~baryir.errors.CheckpointError` (never a silent restart).
