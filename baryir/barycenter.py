@@ -1,16 +1,22 @@
-"""Continuous neural OT barycenters: the congruent dual and its maximin (paper eq. 6-12).
+r"""Continuous neural OT barycenters: the congruent dual and its maximin (paper eq. 6-12).
 
 The barycenter of sources ``P_1..P_K`` with weights ``lambda_k`` under costs ``C_k``
-(eq. 3/5) has the dual (Theorem 4.1, eq. 6-7)::
+(eq. 3/5) has the dual (Theorem 4.1, eq. 6-7)
 
-    L* = sup_{sum_k lambda_k f_k = 0}  L(f),   L(f) = sum_k lambda_k E_{P_k}[ f_k^{C_k}(z_k) ],
-    f^{C}(z) = inf_{z_b} [ C(z, z_b) - f(z_b) ]                      (C-transform)
+.. math::
+
+    L^* = \sup_{\sum_k \lambda_k f_k = 0} L(f), \qquad
+    L(f) = \sum_k \lambda_k \, \mathbb{E}_{P_k}\left[ f_k^{C_k}(z_k) \right], \qquad
+    f^{C}(z) = \inf_{z_b} \left[ C(z, z_b) - f(z_b) \right] \quad \text{(the } C\text{-transform).}
 
 Replacing the inner ``inf`` over points by an ``inf`` over maps ``T`` (eq. 8) gives the
-maximin of eq. 9 / 12::
+maximin of eq. 9 / 12
 
-    F(f, T) = sum_k lambda_k E_{z ~ P_k}[ C_k(z, T(z)) - f_k(T(z)) ]
-    max_f  min_T  F(f, T) - rho(f),     rho(f) = E[ (sum_k lambda_k f_k(z_b))^2 ]
+.. math::
+
+    F(f, T) = \sum_k \lambda_k \, \mathbb{E}_{z \sim P_k}\left[ C_k(z, T(z)) - f_k(T(z)) \right],
+    \qquad \max_f \min_T \; F(f, T) - \rho(f), \qquad
+    \rho(f) = \mathbb{E}\left[ \Big( \sum_k \lambda_k f_k(z_b) \Big)^2 \right].
 
 This module writes these objectives once, generic over latent shapes ``(N, ...)``, so the
 vector solver below and the image model's training (``baryir.train``) share them:
@@ -43,8 +49,8 @@ cheaper than ``"exact"``, which needs every ``g_i`` at every point).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -652,7 +658,7 @@ class BarycenterSolver:
         progress: bool = True,
         gap_every: int = 0,
         optimal_value: float | None = None,
-        callback: Callable[[int, "BarycenterSolver"], dict] | None = None,
+        callback: Callable[[int, BarycenterSolver], dict] | None = None,
         callback_every: int = 0,
     ) -> dict[str, list]:
         """Train for ``steps`` outer steps; return the history (a dict of lists).

@@ -15,8 +15,8 @@ Every function maps a uint8 (H, W, 3) image to a uint8 (H, W, 3) image. They are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import ndimage

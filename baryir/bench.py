@@ -25,15 +25,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from baryir import perf, toy, utils
 from baryir.barycenter import BarycenterSolver, SolverConfig
-from baryir.errors import BaryIRError, ConfigError
+from baryir.errors import ConfigError
 
 NOTB_WEIGHTS = (0.25, 0.25, 0.5)
 
@@ -368,15 +368,10 @@ def register(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m baryir.bench NAME ...``."""
-    parser = argparse.ArgumentParser(prog="python -m baryir.bench", description="Accuracy benchmarks.")
-    _add_benchmark_parsers(parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except BaryIRError as err:
-        print(f"python -m baryir.bench: error: {err}", file=sys.stderr)
-        return 2
+    """``python -m baryir.bench NAME ...``: the same as ``baryir bench NAME ...``."""
+    from baryir.cli import main as cli_main
+
+    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -9,16 +9,25 @@ A training run is described by one :class:`TrainConfig` with six sections::
     loop:   length, batch size (per process), device, precision, logging, validation
     output: where checkpoints, history and figures go
 
-:func:`load_config` reads a YAML file, applies dotted command-line overrides
-(``optim.lr=3e-4``) and checks every key and type: an unknown key or a value of
-the wrong type raises :class:`~baryir.errors.ConfigError` naming the key, instead
-of being ignored and silently training something else.
+:func:`load_config` reads a YAML file or a config shipped with the package (by
+name: ``aio3``, ``aio5``, ``demo``; :func:`config_names` lists them), applies dotted
+command-line overrides (``optim.lr=3e-4``) and checks every key and type: an unknown
+key or a value of the wrong type raises :class:`~baryir.errors.ConfigError` naming
+the key, instead of being ignored and silently training something else. The free-form
+``model.overrides`` and ``cost.overrides`` are checked against the fields of
+:class:`baryir.models.BaryIRConfig` and :class:`baryir.costs.CostSettings`.
+
+A config object can be changed after it was built (``config.loop.steps = 10``);
+:func:`validate_config` checks it again, and the trainer calls it before using a
+config, so a later change cannot skip the checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import re
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +136,8 @@ class LoopConfig:
     ``z_B`` of the restoration step (one forward pass fewer). ``val_every`` (steps,
     0 = only at the end) scores the validation split, ``val_images`` images per
     set (0 = all); ``checkpoint_every`` (0 = only at the end) writes ``last.pt``.
+    ``logger`` also sends the history and validation images to TensorBoard or
+    Weights & Biases (:mod:`baryir.loggers`; optional extras).
     """
 
     steps: Optional[int] = 1000
@@ -141,6 +152,7 @@ class LoopConfig:
     val_images: int = 0
     checkpoint_every: int = 0
     keep_best: bool = True
+    logger: Literal["none", "tensorboard", "wandb"] = "none"
 
 
 @dataclass
@@ -177,7 +189,7 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it (ints widened to float)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X] or X | None
         if value is None:
             return None
         inner = [a for a in args if a is not type(None)][0]
@@ -190,6 +202,14 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}': expected a mapping, got {type(value).__name__}")
         return dict(value)
+    if origin is tuple:  # tuple[int, ...] or tuple[int, int, int, int]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            args = (args[0],) * len(value)
+        elif len(value) != len(args):
+            raise ConfigError(f"config key '{key}': expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(item, arg, f"{key}[{i}]") for i, (item, arg) in enumerate(zip(value, args)))
     if tp is float:
         # PyYAML reads "1e-4" (no dot) as a string: accept numeric text for floats.
         if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
@@ -207,6 +227,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(
         f"config key '{key}': expected {_type_name(tp)}, got {value!r} ({type(value).__name__})"
     )
+
+
+def _check_fields(cls: type, values: dict, prefix: str) -> dict:
+    """Check a mapping of field overrides of dataclass ``cls``: names and types."""
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{prefix}.{unknown[0]}'; valid keys here: {', '.join(sorted(hints))}"
+        )
+    return {name: _coerce(value, hints[name], f"{prefix}.{name}") for name, value in values.items()}
 
 
 def _build(cls: type, values: Any, prefix: str) -> Any:
@@ -262,6 +293,47 @@ def check_config(config: TrainConfig) -> None:
         )
     if optim.schedule == "step" and optim.decay_every is None:
         raise ConfigError("config key 'optim.decay_every' is required when optim.schedule is 'step'")
+    _check_model_and_cost(config)
+
+
+def _check_model_and_cost(config: TrainConfig) -> None:
+    """Check the network preset and the two ``overrides`` mappings (names, types, values)."""
+    from baryir.costs import CostSettings, MLOTCost  # imports torch: only when a config is checked
+    from baryir.models.network import BaryIRConfig
+    from baryir.models.presets import PRESETS, config_from_preset
+
+    model, cost = config.model, config.cost
+    if model.preset not in PRESETS:
+        raise ConfigError(
+            f"config key 'model.preset': unknown preset {model.preset!r}; choose one of {', '.join(PRESETS)}"
+        )
+    model.overrides = _check_fields(BaryIRConfig, model.overrides, "model.overrides")
+    cost.overrides = _check_fields(CostSettings, cost.overrides, "cost.overrides")
+    try:
+        config_from_preset(model.preset, **model.overrides)
+    except ConfigError as err:
+        raise ConfigError(f"config section 'model': {err}") from None
+    try:
+        MLOTCost(cost.preset, gamma=cost.gamma, tau=cost.tau, **cost.overrides)
+    except ConfigError as err:
+        raise ConfigError(f"config section 'cost': {err}") from None
+
+
+def validate_config(config: TrainConfig) -> TrainConfig:
+    """Check an existing config again and return a checked copy.
+
+    A :class:`TrainConfig` is checked when it is built, but its fields can be
+    changed afterwards (``config.loop.steps = "ten"``); the trainer calls this
+    before it uses a config.
+
+    Raises
+    ------
+    ConfigError
+        Unknown key, wrong type or invalid value, naming the key.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(f"expected a TrainConfig, got {type(config).__name__}")
+    return config_from_dict(config_to_dict(config))
 
 
 def config_from_dict(values: dict) -> TrainConfig:
@@ -302,35 +374,129 @@ def apply_overrides(values: dict, overrides: typing.Iterable[str]) -> dict:
     return values
 
 
-def load_config(path: str | Path | None, overrides: typing.Iterable[str] = ()) -> TrainConfig:
+def _packaged_configs():
+    return importlib.resources.files("baryir") / "configs"
+
+
+def config_names() -> list[str]:
+    """Names of the configs shipped with the package (``aio3``, ``aio5``, ``demo``, ...)."""
+    return sorted(
+        entry.name.removesuffix(".yaml") for entry in _packaged_configs().iterdir() if entry.name.endswith(".yaml")
+    )
+
+
+def config_text(source: str | Path) -> tuple[str, str]:
+    """The YAML text of a config and where it came from.
+
+    Parameters
+    ----------
+    source : str or Path
+        A YAML file, or the name of a config shipped with the package
+        (:func:`config_names`). An existing file wins over a packaged name.
+
+    Returns
+    -------
+    text : str
+    label : str
+        The file path, or ``"packaged config NAME"``.
+
+    Raises
+    ------
+    ConfigError
+        Neither an existing file nor a packaged config's name.
+    """
+    path = Path(source)
+    if path.is_file():
+        return path.read_text(), str(path)
+    name = str(source)
+    if name in config_names():
+        return (_packaged_configs() / f"{name}.yaml").read_text(), f"packaged config {name}"
+    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        raise ConfigError(f"config file {path} does not exist")
+    raise ConfigError(
+        f"unknown config {name!r}: not a file, nor a packaged config ({', '.join(config_names())}); "
+        "see baryir config list"
+    )
+
+
+def read_config_values(source: str | Path) -> dict:
+    """The nested mapping of a config file or packaged config (not yet checked)."""
+    text, label = config_text(source)
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {label} is not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config {label} must hold a mapping of sections")
+    return values
+
+
+def load_config(source: str | Path | None, overrides: typing.Iterable[str] = ()) -> TrainConfig:
     """Read a YAML training config, apply overrides, and check it.
 
     Parameters
     ----------
-    path : str or Path or None
-        YAML file; ``None`` starts from the defaults.
+    source : str or Path or None
+        A YAML file, or the name of a config shipped with the package (``"aio3"``;
+        :func:`config_names`); ``None`` starts from the defaults.
     overrides : iterable of str
         Dotted ``section.key=value`` strings, applied after the file.
 
     Raises
     ------
     ConfigError
-        Missing or unparsable file, unknown key, wrong type or invalid value.
+        Missing or unparsable file, unknown name, unknown key, wrong type or
+        invalid value.
     """
-    values: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections")
+    values = {} if source is None else read_config_values(source)
     return config_from_dict(apply_overrides(values, overrides))
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:
     """Write ``config`` as YAML (readable back with :func:`load_config`)."""
     Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+# --- command line ----------------------------------------------------------------
+
+
+def register(subparsers) -> None:
+    """Add ``baryir config list`` and ``baryir config show NAME [--set section.key=value ...]``."""
+    parser = subparsers.add_parser(
+        "config", help="list the packaged training configs or print one",
+        description="The training configs shipped with the package (baryir train --config NAME uses them).",
+    )
+    actions = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="names of the packaged configs")
+    listing.set_defaults(func=run_list)
+    show = actions.add_parser(
+        "show", help="print a config as YAML (a packaged name or a file)",
+        description=(
+            "Print a config as YAML, to start your own from it: baryir config show aio3 > my.yaml. "
+            "Without --set the file is printed as shipped (with its comments); with --set the "
+            "overrides are applied and checked, and every key is printed."
+        ),
+    )
+    show.add_argument("name", help="packaged config name (baryir config list) or YAML file")
+    show.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
+                      metavar="section.key=value", help="overrides, e.g. --set loop.steps=100 data.root=/data")
+    show.set_defaults(func=run_show)
+
+
+def run_list(args) -> int:
+    """Entry point of ``baryir config list``: one name and first comment line per config."""
+    for name in config_names():
+        text, _ = config_text(name)
+        first = next((line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")), "")
+        print(f"{name:<16}{first}")
+    return 0
+
+
+def run_show(args) -> int:
+    """Entry point of ``baryir config show``."""
+    if not args.overrides:
+        print(config_text(args.name)[0], end="")
+        return 0
+    config = load_config(args.name, args.overrides)
+    print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
+    return 0

@@ -2,8 +2,8 @@
 
 1. build the demo benchmark (synthetic degradations of the shipped photographs,
    :func:`baryir.data.build_demo_benchmark`);
-2. train the ``tiny`` model on it (:func:`demo_config`, the same settings as
-   ``configs/demo.yaml``);
+2. train the ``tiny`` model on it (:func:`demo_config`: the packaged ``demo``
+   config, ``baryir config show demo``);
 3. restore the held-out test images with the final weights (``best.pt``, chosen on
    the validation split, is saved too; the demo's two validation photographs are a
    poor guide for the test photographs, so the final weights are reported);
@@ -21,35 +21,26 @@ from pathlib import Path
 
 import matplotlib
 
-from baryir.config import TrainConfig, config_from_dict, config_to_dict
+from baryir.config import TrainConfig, config_from_dict, read_config_values
 from baryir.utils import configure_threads
 
 DEMO_STEPS = 800
-#: Per-task repetitions: more of the tasks a tiny model learns slowly or over-corrects.
-DEMO_OVERSAMPLE = {"denoise_15": 4, "denoise_25": 1, "denoise_50": 1, "derain": 12, "dehaze": 1,
-                   "deblur": 6, "lowlight": 3}
 
 
 def demo_config(root: str | Path, out_dir: str | Path, steps: int = DEMO_STEPS, seed: int = 0) -> TrainConfig:
-    """Training settings of the demo (``configs/demo.yaml`` holds the same values).
+    """Training settings of the demo: the packaged ``demo`` config for this run.
 
-    Tiny model, 24x24 patches, batch 8, AdamW 2e-3 (potentials 1e-4) with warm-up
-    and cosine decay (the released RMSprop 1e-4 schedule needs far more steps than a
-    CPU demo has), the potentials step on the reused ``z_B``, and
-    :data:`DEMO_OVERSAMPLE` (mild noise, rain and blur repeated more often: with equal
-    shares the tiny model over-smooths mild noise and shifts the colours of blurred
-    images towards its haze/low-light corrections).
+    That config (``baryir config show demo``) trains the tiny model on 24x24
+    patches, batch 8, with AdamW 2e-3 (potentials 1e-4), warm-up and cosine decay
+    (the released RMSprop 1e-4 schedule needs far more steps than a CPU demo has),
+    the potentials step on the reused ``z_B``, and per-task repetitions (mild noise,
+    rain and blur more often). ``root``, ``out_dir``, ``steps`` and ``seed`` replace
+    its ``data.root``, ``output.dir``, ``loop.steps`` and ``loop.seed``.
     """
-    values = config_to_dict(TrainConfig())
-    values["data"].update(root=str(root), benchmark="demo", patch_size=24, oversample=dict(DEMO_OVERSAMPLE))
-    values["model"].update(preset="tiny", potentials="pooled")
-    values["optim"].update(name="adamw", lr=2e-3, potentials_lr=1e-4, schedule="cosine", warmup_steps=10,
-                           min_lr_factor=0.05)
-    values["loop"].update(
-        steps=steps, epochs=None, batch_size=8, device="cpu", seed=seed, log_every=10, potentials_forward="reuse",
-        val_every=100, checkpoint_every=100,
-    )
-    values["output"].update(dir=str(out_dir))
+    values = read_config_values("demo")
+    values["data"]["root"] = str(root)
+    values["loop"].update(steps=steps, seed=seed)
+    values["output"]["dir"] = str(out_dir)
     return config_from_dict(values)
 
 

@@ -30,5 +30,13 @@ class TrainingDivergedError(BaryIRError, RuntimeError):
     """Training produced a non-finite loss; the last good checkpoint is kept."""
 
 
+class DeviceError(BaryIRError, RuntimeError):
+    """The requested device (``cuda``, ``cuda:N``, ``mps``) is not available or not a device name."""
+
+
+class MissingPackageError(BaryIRError, ImportError):
+    """An optional package (an extra such as ``tensorboard`` or ``wandb``) is not installed."""
+
+
 class MissingWeightsError(BaryIRError, FileNotFoundError):
     """Pretrained weights for an optional metric (LPIPS, FID) are not available locally."""

@@ -75,8 +75,8 @@ import sys
 import tempfile
 import time
 from itertools import islice
-from statistics import median
 from pathlib import Path
+from statistics import median
 
 import torch
 import torch.nn.functional as F

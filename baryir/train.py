@@ -46,7 +46,8 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -62,14 +63,16 @@ from baryir.checkpoint import (
     capture_rng_state,
     load_checkpoint,
     load_state_checked,
+    remove_stale_temporaries,
     require_keys,
     restore_rng_state,
     save_checkpoint,
 )
-from baryir.config import OptimConfig, TrainConfig, config_to_dict, load_config, save_config
+from baryir.config import OptimConfig, TrainConfig, config_to_dict, load_config, save_config, validate_config
 from baryir.costs import MLOTCost
 from baryir.data import AllInOneTrainDataset, PairedTestDataset, test_sets
 from baryir.errors import CheckpointError, ConfigError, DatasetLayoutError, TrainingDivergedError
+from baryir.loggers import build_logger, require_logger
 from baryir.metrics import psnr
 from baryir.models import build_model, build_potentials
 from baryir.utils import get_device, seed_everything
@@ -177,7 +180,8 @@ def build_datasets(config: TrainConfig) -> tuple[AllInOneTrainDataset, list[Pair
     train_set : AllInOneTrainDataset
     val_sets : list of PairedTestDataset
         The benchmark's test-set names present in the validation split (empty when
-        ``data.validate`` is off or the root has no ``Val/``; then keep-best is off).
+        ``data.validate`` is off or the root has no ``Val/``; then keep-best is off,
+        and with ``data.validate`` on a warning says so).
     """
     data = config.data
     train_set = AllInOneTrainDataset(data.root, data.benchmark, data.patch_size, seed=config.loop.seed,
@@ -189,6 +193,14 @@ def build_datasets(config: TrainConfig) -> tuple[AllInOneTrainDataset, list[Pair
                 val_sets.append(PairedTestDataset(data.root, name, seed=config.loop.seed, split="val"))
             except DatasetLayoutError:
                 continue  # this set has no validation folder
+        if not val_sets:
+            unused = " and loop.keep_best (no best.pt)" if config.loop.keep_best else ""
+            warnings.warn(
+                f"data.validate is on but {Path(data.root) / 'Val'} holds none of the validation sets "
+                f"{test_sets(data.benchmark)}: this run has no validation PSNR{unused}. Add ROOT/Val/ "
+                "(the test-set layout; see data/README.md) or set data.validate=false.",
+                UserWarning, stacklevel=2,
+            )
     return train_set, val_sets
 
 
@@ -326,6 +338,26 @@ def group_gradient_norms(term: str, grads: list[torch.Tensor], groups: dict[str,
 # --- the trainer -----------------------------------------------------------------
 
 
+@dataclass
+class ValidationResult:
+    """Scores of one pass over the validation sets (:meth:`Trainer.validate`).
+
+    Attributes
+    ----------
+    psnr : float
+        Mean PSNR (dB) over all validation images (keep-best's metric).
+    per_task : dict
+        Mean PSNR per validation set (test-set name -> dB).
+    examples : list of dict
+        The first image of each set: ``task`` and float tensors (3, H, W) in [0, 1]
+        ``degraded``, ``restored``, ``clean`` (for the loggers' image strips).
+    """
+
+    psnr: float
+    per_task: dict[str, float] = field(default_factory=dict)
+    examples: list[dict] = field(default_factory=list)
+
+
 def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return module.module if isinstance(module, DistributedDataParallel) else module
 
@@ -336,15 +368,20 @@ class Trainer:
     Parameters
     ----------
     config : TrainConfig
+        Checked again first (:func:`baryir.config.validate_config`); the trainer keeps
+        that checked copy, so later changes to ``config`` do not reach it.
     resume : str or Path, optional
         Checkpoint to continue from; a missing or corrupt file raises
         :class:`~baryir.errors.CheckpointError` (never a silent restart).
     """
 
     def __init__(self, config: TrainConfig, resume: str | Path | None = None):
+        config = validate_config(config)  # it may have been changed since it was built
         self.config = config
         self.ctx = setup_distributed(config.loop.device)
         loop, optim = config.loop, config.optim
+        if self.ctx.is_main:
+            require_logger(loop.logger)  # a missing package fails now, not after training
         seed_everything(loop.seed)  # same initial weights on every rank
         device = self.ctx.device
         if loop.precision == "bf16" and device.type != "cuda":
@@ -548,20 +585,30 @@ class Trainer:
     # -- validation --
 
     @torch.no_grad()
-    def validate(self) -> float | None:
-        """Mean PSNR (dB) over the validation images (whole images, batch 1), or None."""
+    def validate(self) -> ValidationResult | None:
+        """PSNR (dB) on the validation images (whole images, batch 1), or None without any."""
         limit = self.config.loop.val_images
         model = _unwrap(self.model)
         model.eval()
-        scores = []
+        per_task, examples = {}, []
         for dataset in self.val_sets:
+            scores = []
             for i in range(len(dataset) if not limit else min(limit, len(dataset))):
                 item = dataset[i]
                 with self._autocast():
                     restored = model(item["degraded"][None].to(self.ctx.device)).restored.float()
-                scores.append(psnr(restored[0].clamp(0, 1).cpu(), item["clean"]))
+                restored = restored[0].clamp(0, 1).cpu()
+                scores.append(psnr(restored, item["clean"]))
+                if i == 0:
+                    examples.append({"task": dataset.name, "degraded": item["degraded"], "restored": restored,
+                                     "clean": item["clean"]})
+            if scores:
+                per_task[dataset.name] = scores
         model.train()
-        return sum(scores) / len(scores) if scores else None
+        if not per_task:
+            return None
+        every = [score for scores in per_task.values() for score in scores]
+        return ValidationResult(sum(every) / len(every), {k: sum(v) / len(v) for k, v in per_task.items()}, examples)
 
     # -- the loop --
 
@@ -580,6 +627,9 @@ class Trainer:
         if self.ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.config, self.out_dir / "config.yaml")
+            for name in ("last.pt", "best.pt"):  # leftovers of saves killed in an earlier run
+                remove_stale_temporaries(self.out_dir / name)
+        logger = build_logger(loop.logger if self.ctx.is_main else "none", self.out_dir, config_to_dict(self.config))
         bar = tqdm(total=last, initial=self.step, desc="train", disable=not (progress and self.ctx.is_main),
                    dynamic_ncols=True)
         tick, images = time.perf_counter(), 0
@@ -599,29 +649,37 @@ class Trainer:
                     elapsed = time.perf_counter() - tick
                     record = {"step": self.step, "epoch": epoch, **scalars,
                               "images_per_s": images / max(elapsed, 1e-9), "val_psnr": None}
+                    # both schedules apply the same factor to their base rates
+                    record["potentials_lr"] = scalars["lr"] * self.sched_pot.base_lrs[0] / self.sched_model.base_lrs[0]
                     tick, images = time.perf_counter(), 0
-                    if validating:
-                        record["val_psnr"] = self._validate_and_keep_best()
+                    result = self._validate_and_keep_best() if validating else None
+                    if result is not None:
+                        record["val_psnr"] = result.psnr
+                        record.update({f"val_psnr_{name}": value for name, value in result.per_task.items()})
+                        logger.log_images(self.step, result.examples)
                     self.history.append(record)
+                    logger.log_record(record)
                     bar.set_postfix(loss=f"{scalars['loss']:.4g}", img_s=f"{record['images_per_s']:.1f}")
                 if loop.checkpoint_every and self.step % loop.checkpoint_every == 0:
                     self.save("last.pt")
                     self.flush_history()
+                    logger.flush()
                 if self.step >= last:
                     break
         bar.close()
         self.save("last.pt")
         self.flush_history()
+        logger.close()
         return self.history
 
-    def _validate_and_keep_best(self) -> float | None:
-        score = self.validate() if self.ctx.is_main else None
-        if score is not None and self.config.loop.keep_best and (
-            self.best_metric is None or score > self.best_metric
+    def _validate_and_keep_best(self) -> ValidationResult | None:
+        result = self.validate() if self.ctx.is_main else None
+        if result is not None and self.config.loop.keep_best and (
+            self.best_metric is None or result.psnr > self.best_metric
         ):
-            self.best_metric = score
+            self.best_metric = result.psnr
             self.save("best.pt")
-        return score
+        return result
 
     def flush_history(self) -> None:
         """Write ``history.json`` and ``history.csv`` to the run folder (rank 0)."""
@@ -700,7 +758,8 @@ def register(subparsers) -> None:
             "this command; loop.batch_size is per process."
         ),
     )
-    parser.add_argument("--config", required=True, help="YAML config (see configs/)")
+    parser.add_argument("--config", required=True,
+                        help="packaged config name (aio3, aio5, demo; baryir config list) or a YAML file")
     parser.add_argument("--resume", default=None, help="checkpoint to continue from (last.pt)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")

@@ -18,6 +18,8 @@ import random
 import numpy as np
 import torch
 
+from baryir.errors import DeviceError
+
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -63,16 +65,25 @@ def get_device(name: str = "auto") -> torch.device:
 
     Raises
     ------
-    RuntimeError
-        If CUDA is asked for but not available.
+    DeviceError
+        If ``name`` is not a device name, or names a device this machine does not
+        have (CUDA unavailable, ``cuda:N`` beyond the visible GPUs, no MPS).
     """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device {name!r} was requested but CUDA is not available; use --device cpu"
-        )
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"{name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r} was requested but CUDA is not available; use cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device {name!r} was requested but only {torch.cuda.device_count()} GPU(s) are visible"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"device {name!r} was requested but MPS is not available; use cpu (or auto)")
     return device
 
 

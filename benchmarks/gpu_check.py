@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 NO_CUDA_EXIT = 3
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "aio3.yaml"
+CONFIG = "aio3"  # the packaged config (baryir config show aio3)
 
 
 def measure(precision: str, data_root: Path, steps: int, out_dir: Path) -> dict:

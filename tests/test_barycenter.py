@@ -94,6 +94,7 @@ def test_per_source_map_agrees_on_grouped_and_mixed_batches():
 # --- the solver against exact barycenters ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_gaussians_recover_mccann_interpolation():
     """K = 2: the barycenter is McCann's interpolant ((1 - t) I + t T_01) # P_0 at t = lambda_1."""
     rng = np.random.default_rng(0)

@@ -213,9 +213,9 @@ def test_gradcheck_individual_terms():
     s.requires_grad_(True)
     z_b.requires_grad_(True)
     for self_positive in (False, True):
-        assert torch.autograd.gradcheck(lambda x: contrastive_loss(x, labels, 0.3, self_positive), (s,))
+        assert torch.autograd.gradcheck(lambda x, sp=self_positive: contrastive_loss(x, labels, 0.3, sp), (s,))
     for squared in (False, True):
-        assert torch.autograd.gradcheck(lambda a, b: orthogonality_loss(a, b, squared, True, "mean"), (z_b, s))
+        assert torch.autograd.gradcheck(lambda a, b, sq=squared: orthogonality_loss(a, b, sq, True, "mean"), (z_b, s))
 
 
 def test_cosine_terms_invariant_to_positive_rescaling():

@@ -3,12 +3,15 @@
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from baryir.config import load_config
 from baryir.data import build_demo_benchmark
+
+pytestmark = pytest.mark.slow  # two processes and a process group
 
 
 def _free_port() -> int:

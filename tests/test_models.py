@@ -2,7 +2,6 @@
 gradients, potentials."""
 
 import dataclasses
-import time
 
 import pytest
 import torch
@@ -179,7 +178,12 @@ def test_pad_to_multiple_reflects():
     assert torch.equal(padded[..., :5, :6], x)
     assert torch.equal(padded[..., 5, :6], x[..., 3, :])  # row 5 mirrors row 3
     assert torch.equal(padded[..., :5, 6], x[..., :, 4])
-    assert pad_to_multiple(x[..., :4, :4], 4) is not None and pad_to_multiple(padded, 8) is padded
+    small = x[..., :4, :4]
+    assert pad_to_multiple(small, 4) is small and pad_to_multiple(padded, 8) is padded  # nothing to pad
+    tiny = x[..., :2, :3]  # too small to reflect 6 rows: replicated edges instead
+    grown = pad_to_multiple(tiny, 8)
+    assert grown.shape == (2, 3, 8, 8) and torch.equal(grown[..., :2, :3], tiny)
+    assert torch.equal(grown[..., 7, :3], tiny[..., 1, :]) and torch.equal(grown[..., :2, 7], tiny[..., :, 2])
 
 
 @pytest.mark.parametrize("kind", ["with_bias", "bias_free"])
@@ -314,9 +318,7 @@ def test_build_model_from_config_with_overrides():
 def test_reference_forward_small_image():
     torch.manual_seed(0)
     model = build_model("reference").eval()
-    start = time.perf_counter()
     with torch.no_grad():
         out = model(torch.rand(1, 3, 30, 34))
-    assert time.perf_counter() - start < 10
     assert out.restored.shape == (1, 3, 30, 34)
     assert out.z.shape == out.z_b.shape == out.s.shape == (1, 384, 4, 5)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,7 +56,7 @@ def test_dependencies_are_floors_not_pins(pyproject):
     deps = list(pyproject["project"]["dependencies"])
     for extra in pyproject["project"]["optional-dependencies"].values():
         deps += [d for d in extra if not d.startswith("baryir")]
-    pinned = [d for d in deps if "==" in d or "<" in d]
+    pinned = [d for d in deps if "==" in d.split(";")[0] or "<" in d.split(";")[0]]  # markers may compare
     assert not pinned, f"pin only lower bounds (pins break notebooks on Colab): {pinned}"
     for core in ("torch", "numpy", "pot", "matplotlib", "tqdm"):
         assert any(d.lower().startswith(core) for d in deps), f"missing core dependency {core}"
@@ -63,19 +65,95 @@ def test_dependencies_are_floors_not_pins(pyproject):
 def test_dev_extra_includes_notebook_extra_and_test_tools(pyproject):
     dev = pyproject["project"]["optional-dependencies"]["dev"]
     names = {re.split(r"[<>=\[ ]", d)[0] for d in dev}
-    assert {"pytest", "nbval", "pytest-xdist"} <= names
-    assert "baryir[notebooks]" in dev
+    assert {"pytest", "nbval", "pytest-xdist", "ruff"} <= names
+    own = [d for d in dev if d.startswith("baryir[")]
+    assert len(own) == 1 and {"notebooks", "tensorboard", "docs"} <= set(own[0][7:-1].split(","))
+    assert "tomli" in names  # tomllib's backport: this file's tests on Python 3.10
 
 
-def test_ci_runs_the_readme_test_command():
+def _commands(script: str) -> list[str]:
+    return [line.strip() for line in script.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _make_recipe(target: str) -> list[str]:
+    """The recipe lines of ``target`` in the Makefile."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def test_readme_quick_start_leads_with_make_lab_and_make_test():
     readme = (ROOT / "README.md").read_text()
-    ci = (ROOT / ".ci" / "run").read_text()
-    command = "python -m pytest"
-    assert command in readme, "README must give the test command"
-    ci_commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    assert ci_commands[-1] == command, "the last step of .ci/run must be the README's test command"
-    assert "torch==2.13.0" in ci, ".ci/run must install the CPU build of torch first"
-    assert '".[dev]"' in ci
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    first_block = quick_start.split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.split("#")[0].strip()]
+    assert commands[-2:] == ["make lab", "make test"], commands
+    assert "pip install" in quick_start and "environment.yml" in quick_start  # the manual routes stay
+
+
+def test_make_targets_set_up_the_environment_then_run_the_job():
+    makefile = (ROOT / "Makefile").read_text()
+    assert _make_recipe("test") == ["$(BIN)/python -m pytest $(PYTEST_ARGS)"]
+    assert _make_recipe("lab") == ["$(BIN)/jupyter lab notebooks/ $(AS_ROOT) $(LAB_ARGS)"]
+    assert "lab: $(STAMP)" in makefile and "test: $(STAMP)" in makefile  # both after the same set-up
+    setup = "\n".join(_make_recipe("$(STAMP)"))
+    assert "https://download.pytorch.org/whl/cpu" in makefile and "nvidia-smi" in makefile  # CPU torch
+    assert '-e ".[$(EXTRAS)]"' in setup and "EXTRAS ?= dev" in makefile
+    assert "$(STAMP): pyproject.toml" in makefile  # set up again only when the dependencies change
+
+
+def test_ci_and_the_workflow_run_the_readme_test_target():
+    ci = _commands((ROOT / ".ci" / "run").read_text())
+    assert ci[-1].startswith("make test "), "the last step of .ci/run must be the README's `make test`"
+    assert "TORCH=\"torch==2.13.0\"" in ci[-1], ".ci/run must pin the CPU build of torch available here"
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    test_job = workflow["jobs"]["test"]
+    runs = [step["run"] for step in test_job["steps"] if "run" in step]
+    assert runs[0].split()[:2] == ["make", "test"]
+    assert test_job["strategy"]["matrix"]["python"] == ["3.10", "3.13"]
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].removeprefix(">=")
+    assert test_job["strategy"]["matrix"]["python"][0] == floor
+    setup = next(step for step in test_job["steps"] if step.get("uses", "").startswith("actions/setup-python"))
+    assert setup["with"]["cache"] == "pip"
+    assert any("make docs" in step.get("run", "") for step in workflow["jobs"]["docs"]["steps"])
+    assert any(step.get("uses", "").startswith("actions/deploy-pages") for step in workflow["jobs"]["pages"]["steps"])
+
+
+def test_citation_names_the_paper_and_this_version(pyproject):
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["version"] == pyproject["project"]["version"]
+    paper = citation["preferred-citation"]
+    assert paper["title"].startswith("Learning Multi-Source Unified Representation in Continuous Barycenter Space")
+    assert [a["family-names"] for a in paper["authors"]] == ["Tang", "He", "Gu", "Sun"]
+    assert citation["repository-code"] == pyproject["project"]["urls"]["Source"]
+
+
+def test_configs_are_package_data(pyproject):
+    assert not (ROOT / "configs").exists(), "configs live in baryir/configs/ (installed with the package)"
+    assert pyproject["tool"]["setuptools"]["package-data"]["baryir"] == ["configs/*.yaml"]
+    assert sorted(p.stem for p in (ROOT / "baryir" / "configs").glob("*.yaml")) == ["aio3", "aio5", "demo"]
+
+
+@pytest.mark.slow
+def test_non_editable_install_reads_packaged_configs_from_any_directory(tmp_path):
+    """pip install (not editable) into a folder, then use the configs from elsewhere."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(ROOT)],
+                   check=True, capture_output=True, text=True, timeout=600)
+    assert sorted(p.name for p in (target / "baryir" / "configs").iterdir()) == ["aio3.yaml", "aio5.yaml",
+                                                                                  "demo.yaml"]
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    shown = subprocess.run([sys.executable, "-m", "baryir", "config", "show", "aio3"], cwd=tmp_path, env=env,
+                           check=True, capture_output=True, text=True)
+    assert shown.stdout == (ROOT / "baryir" / "configs" / "aio3.yaml").read_text()
+    where = subprocess.run([sys.executable, "-c", "import baryir; print(baryir.__file__)"], cwd=tmp_path, env=env,
+                           check=True, capture_output=True, text=True)
+    assert Path(where.stdout.strip()).is_relative_to(target)  # the installed copy, not the checkout
 
 
 def test_every_notebook_is_in_the_readme_and_uses_python3_kernel():

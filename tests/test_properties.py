@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 
 import torch
+from _nets import equivariant_conv_net
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from _nets import equivariant_conv_net
 
 from baryir.costs import MLOTCost, contrastive_loss, orthogonality_loss, transport_distance
 from baryir.perf import looped_costs

@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,6 +131,7 @@ def straight(demo_root, tmp_path_factory):
 KILL_POINTS = np.random.default_rng(8).integers(2, STEPS, size=2).tolist()
 
 
+@pytest.mark.slow  # a subprocess killed with SIGKILL, then a resumed run
 @pytest.mark.parametrize("mode, kill_at", [("step", KILL_POINTS[0]), ("save", KILL_POINTS[1])])
 def test_sigkill_then_resume_equals_uninterrupted_run(demo_root, tmp_path, straight, mode, kill_at):
     args = {"mode": mode, "kill_at": kill_at, "overrides": overrides(demo_root, tmp_path)}
@@ -153,6 +153,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(demo_root, tmp_path, strai
     assert not list(tmp_path.glob(".last.pt.tmp-*"))  # the resumed run's save removed the stray
 
 
+@pytest.mark.slow  # subprocesses killed with SIGKILL mid-write
 def test_checkpoint_killed_at_random_moments_is_old_or_new_never_partial(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "last.pt"
@@ -229,13 +230,14 @@ def test_nan_image_in_the_data_keeps_the_last_checkpoint(demo_root, tmp_path, mo
     assert all(torch.isfinite(v).all() for v in saved["potentials"].values())
 
 
+@pytest.mark.slow
 def test_unreadable_image_mid_run_is_reported_by_the_cli_and_keeps_the_checkpoint(demo_root, tmp_path, capsys):
     root = tmp_path / "bench"
     shutil.copytree(demo_root, root)
     train_dir = root / "Train"
     victim = sorted(p for p in train_dir.rglob("*.png"))[0]
     victim.write_bytes(victim.read_bytes()[:200])  # truncated
-    args = ["train", "--config", str(Path(__file__).resolve().parents[1] / "configs/demo.yaml"), "--no-progress",
+    args = ["train", "--config", "demo", "--no-progress",
             *overrides(root, tmp_path / "run", "loop.steps=40")]
     assert cli_main(args) == 2
     err = capsys.readouterr().err
@@ -243,3 +245,21 @@ def test_unreadable_image_mid_run_is_reported_by_the_cli_and_keeps_the_checkpoin
     saved = tmp_path / "run" / "last.pt"
     state = load_checkpoint(saved)  # the seeded order meets the bad image at step 5
     assert 1 <= state["step"] < 40 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_a_new_run_removes_temporaries_of_killed_saves_before_it_trains(demo_root, tmp_path, monkeypatch):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # a process id that no longer runs, as after a SIGKILL mid-save
+    for name in ("last.pt", "best.pt"):
+        (tmp_path / f".{name}.tmp-{finished.pid}").write_bytes(b"half a checkpoint")
+    trainer = Trainer(load_config(None, overrides(demo_root, tmp_path)))
+    at_first_step = []
+
+    def stop(batch):
+        at_first_step.append(sorted(p.name for p in tmp_path.glob(".*.tmp-*")))
+        raise KeyboardInterrupt  # no save happens: only the start of the run can have cleaned up
+
+    monkeypatch.setattr(trainer, "train_step", stop)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(progress=False)
+    assert at_first_step == [[]]

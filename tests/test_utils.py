@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from baryir import __version__, cli, utils
+from baryir.errors import BaryIRError, DeviceError
 
 
 @pytest.mark.parametrize(
@@ -45,12 +46,26 @@ def test_seed_everything_is_reproducible():
     assert np.array_equal(first[0], second[0]) and torch.equal(first[1], second[1])
 
 
-def test_get_device():
-    assert utils.get_device("cpu").type == "cpu"
-    assert utils.get_device("auto").type in {"cpu", "cuda"}
-    if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="--device cpu"):
-            utils.get_device("cuda")
+def test_get_device_auto_follows_cuda_availability(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert utils.get_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert utils.get_device("auto") == torch.device("cpu")
+    assert utils.get_device("cpu") == torch.device("cpu")
+
+
+def test_get_device_rejects_what_this_machine_lacks(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="CUDA is not available"):
+        utils.get_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert utils.get_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(DeviceError, match="only 2 GPU"):
+        utils.get_device("cuda:2")
+    with pytest.raises(DeviceError, match="not a device"):
+        utils.get_device("gpu")
+    assert issubclass(DeviceError, BaryIRError)  # the CLI reports it in one line
 
 
 def test_cli_version_and_help():

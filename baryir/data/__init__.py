@@ -7,6 +7,12 @@
 - :mod:`baryir.data.demo` -- builds a small demo benchmark from the shipped photographs.
 """
 
+from baryir.data.datasets import (
+    AllInOneTrainDataset,
+    PairedTestDataset,
+    augment,
+    source_weights,
+)
 from baryir.data.degradations import (
     DEGRADATIONS,
     PARAMETER_RANGES,
@@ -16,12 +22,6 @@ from baryir.data.degradations import (
     add_rain,
     degrade,
     low_light,
-)
-from baryir.data.datasets import (
-    AllInOneTrainDataset,
-    PairedTestDataset,
-    augment,
-    source_weights,
 )
 from baryir.data.demo import build_demo_benchmark
 from baryir.data.io import IMAGE_EXTENSIONS, read_image, to_tensor, to_uint8, write_image

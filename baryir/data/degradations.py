@@ -34,7 +34,7 @@ the same ``<id>_<A>_<beta>`` naming.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage, signal

@@ -57,9 +57,9 @@ class ChannelLayerNorm(nn.Module):
     eps : float
         Added to the (biased) variance.
 
-    Shape
+    Notes
     -----
-    ``(N, C, H, W) -> (N, C, H, W)``.
+    Shape ``(N, C, H, W) -> (N, C, H, W)``.
     """
 
     def __init__(self, channels: int, kind: str = "with_bias", eps: float = 1e-5):
@@ -242,9 +242,9 @@ class PointwiseConv(nn.Conv2d):
     (``baryir.perf``; ``benchmarks/RESULTS.md``). The parameters are those of
     ``nn.Conv2d`` (``weight (C_out, C_in, 1, 1)``), so state dicts are unchanged.
 
-    Shape
+    Notes
     -----
-    ``(N, C_in, H, W) -> (N, C_out, H, W)``.
+    Shape ``(N, C_in, H, W) -> (N, C_out, H, W)``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = False):

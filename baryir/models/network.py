@@ -374,14 +374,12 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 class BaryIR(nn.Module):
     """The BaryIR network: Restormer encoder, barycenter map, aggregation, decoder.
 
+    Forward: ``x (N, in_channels, H, W)`` of any size -> :class:`BaryIROutput`.
+
     Parameters
     ----------
     config : BaryIRConfig
         Architecture; see :func:`baryir.models.build_model` for the presets.
-
-    Forward
-    -------
-    ``x (N, in_channels, H, W)`` of any size -> :class:`BaryIROutput`.
 
     Attributes
     ----------
