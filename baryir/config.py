@@ -485,10 +485,12 @@ def register(subparsers) -> None:
 
 def run_list(args) -> int:
     """Entry point of ``baryir config list``: one name and first comment line per config."""
-    for name in config_names():
+    names = config_names()
+    width = max(map(len, names)) + 2
+    for name in names:
         text, _ = config_text(name)
         first = next((line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")), "")
-        print(f"{name:<16}{first}")
+        print(f"{name:<{width}}{first}")
     return 0
 
 
