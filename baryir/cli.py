@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "baryir.demo",
     "baryir.train",
     "baryir.evaluate",
+    "baryir.released",
     "baryir.data.cli",
     "baryir.bench",
 )
