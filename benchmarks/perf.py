@@ -136,6 +136,11 @@ def _relative_gap(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-30)
 
 
+def _spread(values: list[float]) -> list[float]:
+    """``[min, median, max]`` of ``values``."""
+    return [min(values), median(values), max(values)]
+
+
 def _load() -> list[float]:
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else []
 
@@ -196,7 +201,9 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
     -------
     dict
         ``times`` (every timed iteration per variant, in order), ``seconds`` (their
-        medians), ``speedup`` (``released`` median / variant median), ``losses`` per
+        medians), ``speedup`` (``released`` median / variant median),
+        ``round_speedup`` (``[min, median, max]`` over the rounds of ``released``'s
+        time / the variant's time in the same round), ``losses`` per
         variant and iteration (``[restoration, potentials]``), ``released_gap``
         (max relative gap of each released-algorithm variant's restoration losses to
         ``released``'s, whole trajectory), ``first_loss_gap`` (relative gap of each
@@ -232,6 +239,8 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
         "potential_parameters": sum(p.numel() for p in runners["ours"].potentials.parameters()),
         "times": times, "seconds": seconds,
         "speedup": {name: seconds["released"] / seconds[name] for name in VARIANTS},
+        "round_speedup": {name: _spread([a / b for a, b in zip(times["released"], times[name])])
+                          for name in VARIANTS},
         "losses": losses,
         "released_gap": {name: max(_relative_gap(a[0], b[0]) for a, b in zip(losses[name], reference))
                          for name in RELEASED_VARIANTS},
@@ -246,21 +255,23 @@ def format_training(report: dict) -> str:
     """Markdown rows of one training comparison."""
     s, x, c = report["seconds"], report["speedup"], report["cost_terms"]
     head = f"{report['preset']}, patch {report['patch']}, batch {report['batch']}"
-    rows = [f"| {head} | {VARIANT_LABELS[name]} | {s[name]:.3f} s | {x[name]:.2f}x |" for name in VARIANTS]
+    r = report["round_speedup"]
+    rows = [f"| {head} | {VARIANT_LABELS[name]} | {s[name]:.3f} s | {x[name]:.2f}x | {r[name][0]:.2f}-{r[name][2]:.2f}x |"
+            for name in VARIANTS]
     rows += [
-        f"| {head} | cost terms alone, fwd+bwd | {c['costs_released_s'] * 1e3:.2f} -> "
-        f"{c['costs_ours_s'] * 1e3:.2f} ms | {c['costs_released_s'] / c['costs_ours_s']:.2f}x |",
-        f"| {head} | potentials alone (released N + K, ours N x K), fwd+bwd | "
-        f"{c['potentials_released_s'] * 1e3:.2f} -> {c['potentials_ours_s'] * 1e3:.2f} ms | "
-        f"{c['potentials_released_s'] / c['potentials_ours_s']:.2f}x |",
+        (f"| {head} | cost terms alone, fwd+bwd | {c['costs_released_s'] * 1e3:.2f} -> "
+         f"{c['costs_ours_s'] * 1e3:.2f} ms | {c['costs_released_s'] / c['costs_ours_s']:.2f}x | |"),
+        (f"| {head} | potentials alone (released N + K, ours N x K), fwd+bwd | "
+         f"{c['potentials_released_s'] * 1e3:.2f} -> {c['potentials_ours_s'] * 1e3:.2f} ms | "
+         f"{c['potentials_released_s'] / c['potentials_ours_s']:.2f}x | |"),
     ]
     gaps = ", ".join(f"{name} {gap:.1e}" for name, gap in report["released_gap"].items() if name != "released")
     first = ", ".join(f"{name} {report['first_loss_gap'][name]:.1e}" for name in ("ours", "reuse"))
     load = report["load"]
     return "\n".join([
         *rows,
-        f"\nreleased algorithm, restoration loss vs released over {report['warmup'] + report['iters']} "
-        f"iterations (max relative gap): {gaps}",
+        (f"\nreleased algorithm, restoration loss vs released over {report['warmup'] + report['iters']} "
+         f"iterations (max relative gap): {gaps}"),
         f"first restoration loss (before any update) vs released: {first}",
         f"load average (1, 5, 15 min) before {_loads(load['before'])}, after {_loads(load['after'])}",
     ])
@@ -409,7 +420,7 @@ def inference_case(size: int, tile: int | None, overlap: int = 32, preset: str =
     args = {"size": size, "tile": tile, "overlap": overlap, "preset": preset, "threads": threads}
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.run([sys.executable, "-c", _INFERENCE_CHILD, json.dumps(args)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"inference case {args} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from baryir.errors import ConfigError
-from baryir.models import MDTA, PointwiseConv, build_model, build_potentials, config_from_preset
+from baryir.models import (
+    MDTA,
+    PointwiseConv,
+    build_model,
+    build_potentials,
+    config_from_preset,
+)
 from benchmarks import perf
 from benchmarks.released_loop import (
     ReleasedLoop,
