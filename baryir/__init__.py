@@ -11,6 +11,8 @@ Modules, one concept each:
   potentials, aggregation).
 - :mod:`baryir.data` -- degradation synthesis, benchmark datasets, the demo benchmark.
 - :mod:`baryir.config`, :mod:`baryir.train`, :mod:`baryir.checkpoint` -- training.
+- :mod:`baryir.untrusted`, :mod:`baryir.released` -- reading checkpoint files without
+  running them; the authors' released weights converted to the ``reference`` network.
 - :mod:`baryir.metrics`, :mod:`baryir.tiling`, :mod:`baryir.evaluate` -- evaluation.
 - :mod:`baryir.plotting` -- figures shared by notebooks and the CLI.
 - :mod:`baryir.cli` -- the ``baryir`` command.

@@ -13,16 +13,18 @@ benchmark is added by appending one entry.
 ``restoration``
     A shipped pretrained model against the degraded input and the classical methods
     on the demo test sets and the unseen noise levels (:mod:`baryir.restoration_bench`).
-``train``, ``network``, ``inference``, ``solver-threads``
-    Training-iteration time against a re-statement of the released algorithm,
-    the network's forward + backward time per kernel variant, whole-image versus
-    tiled inference time and memory, and the toy2d solver run per thread count
-    (:mod:`baryir.perf`; results in ``benchmarks/RESULTS.md``).
+
+The speed benchmarks (training iteration against the released one, network kernels,
+tiled inference, solver threads) are not part of the package: ``python -m
+benchmarks.perf`` in the repository (results in ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import sys
 import time
 from collections.abc import Callable
@@ -30,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from baryir import perf, toy, utils
+from baryir import toy, utils
 from baryir.barycenter import BarycenterSolver, SolverConfig
 from baryir.errors import ConfigError
 
@@ -233,7 +236,7 @@ def run_barycenter_benchmark(settings: BarycenterBenchSettings = QUICK, seed: in
             print(format_gaussian_row(report["gaussian"][-1]), flush=True)
     report["settings"] = {**settings.__dict__, "dims": list(settings.dims), "seed": seed,
                           "solver": solver_config(2).as_dict()}
-    report["machine"] = {**perf.machine(), "torch_threads": threads}
+    report["machine"] = {**machine(), "torch_threads": threads}
     report["versions"] = utils.versions()
     report["total_seconds"] = time.perf_counter() - start
     return report
@@ -287,8 +290,31 @@ def _run_barycenter(args: argparse.Namespace) -> int:
     report = run_barycenter_benchmark(settings, seed=args.seed, progress=not args.no_progress, verbose=True)
     report["mode"] = "quick" if args.quick else "full"
     print(f"total {report['total_seconds']:.0f} s")
-    perf.write_json(args.json, report)
+    write_json(args.json, report)
     return 0
+
+
+def machine() -> dict:
+    """Platform, processor and core count, for the report."""
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": model, "cpu_count": os.cpu_count(),
+            "torch": torch.__version__}
+
+
+def write_json(path: Path | None, report: dict) -> None:
+    """Write ``report`` as indented JSON to ``path`` (folders created); nothing when None."""
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {path}")
 
 
 # name -> (help, add_arguments(parser), run(args) -> exit code)
@@ -315,7 +341,7 @@ def _run_restoration(args: argparse.Namespace) -> int:
         print(f"{'met   ' if met else 'MISSED'} {target}")
     print(f"{time.perf_counter() - started:.0f} s")
     if args.json:
-        perf.write_json(Path(args.json), report)
+        write_json(Path(args.json), report)
     return 0
 
 
@@ -329,26 +355,6 @@ BENCHMARKS: dict[str, tuple[str, Callable, Callable]] = {
         "neural barycenter solver vs exact barycenters (2-D toy, Gaussians)",
         _add_barycenter_arguments,
         _run_barycenter,
-    ),
-    "train": (
-        "training iteration time: ours vs the released algorithm (loops, two forwards), losses compared",
-        perf.add_training_arguments,
-        perf.run_training_benchmark,
-    ),
-    "network": (
-        "network forward+backward time per kernel variant (released, fused LayerNorm, fused attention, ours, compile)",
-        perf.add_network_arguments,
-        perf.run_network_benchmark,
-    ),
-    "inference": (
-        "inference time and peak memory, whole image vs tiled, each case in a fresh process",
-        perf.add_inference_arguments,
-        perf.run_inference_benchmark,
-    ),
-    "solver-threads": (
-        "time of the toy2d barycenter run (target w2_sq <= 1.5 x noise floor), per torch thread count",
-        perf.add_solver_arguments,
-        perf.run_solver_benchmark,
     ),
 }
 

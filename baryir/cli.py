@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("baryir.train", "train BaryIR from a YAML config (one GPU, CPU, or several with torchrun)"),
     "eval": ("baryir.evaluate", "evaluate a checkpoint on a benchmark (Table 1/2 layout)"),
     "restore": ("baryir.evaluate", "restore your own images with a checkpoint"),
+    "convert-released": ("baryir.released", "convert the authors' released checkpoint to a baryir checkpoint"),
     "data": ("baryir.data.cli", "check benchmark folders or build the demo benchmark"),
     "config": ("baryir.config", "list the packaged training configs or print one"),
     "bench": ("baryir.bench", "accuracy benchmarks against exact references"),

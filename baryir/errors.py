@@ -26,6 +26,10 @@ class CheckpointError(BaryIRError, RuntimeError):
     """A checkpoint is missing, corrupt, or belongs to another model configuration."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint asks to run code while it is read; it was refused and nothing ran."""
+
+
 class TrainingDivergedError(BaryIRError, RuntimeError):
     """Training produced a non-finite loss; the last good checkpoint is kept."""
 

@@ -102,7 +102,10 @@ def restore_tiled(
 
     Returns
     -------
-    torch.Tensor, shape (1, 3, H, W), on the image's device.
+    torch.Tensor, shape (1, 3, H, W), on the image's device, of the image's dtype
+        On both paths. ``fn`` sees the image in its own dtype and must return values
+        on its scale (e.g. 0-255 for uint8), of any dtype; an integer image gets the
+        result rounded and clamped to its dtype's range.
     """
     if image.dim() != 4 or image.shape[0] != 1:
         raise ValueError(f"expected an image tensor of shape (1, C, H, W), got {tuple(image.shape)}")
@@ -111,7 +114,7 @@ def restore_tiled(
     padded = pad_to_multiple(image, multiple)  # the network's own padding rule
     hp, wp = padded.shape[-2:]
     if tile is None or (tile >= hp and tile >= wp):
-        return fn(padded.to(device)).to(image.device)[..., :h, :w]
+        return _as_dtype(fn(padded.to(device)).to(image.device)[..., :h, :w], image.dtype)
     tile = max(multiple, tile // multiple * multiple)
     overlap = -(-overlap // multiple) * multiple
     if overlap >= tile:
@@ -135,7 +138,15 @@ def restore_tiled(
     # the sum of the weights at (i, j) is norm_y[i] * norm_x[j]: no image-sized map.
     out /= norm_y[:, None]
     out /= norm_x[None, :]
-    return out.to(image.dtype)[..., :h, :w]
+    return _as_dtype(out[..., :h, :w], image.dtype)
+
+
+def _as_dtype(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` in ``dtype``; for integer types rounded and clamped to the type's range first."""
+    if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool or x.dtype == dtype:
+        return x.to(dtype)
+    info = torch.iinfo(dtype)
+    return x.round().clamp(info.min, info.max).to(dtype)
 
 
 def _axis_weights(length: int, tile: int, overlap: int, multiple: int, device, dtype: torch.dtype):

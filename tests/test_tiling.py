@@ -70,3 +70,26 @@ def test_tiny_baryir_whole_image_path_is_exact_and_tiles_are_close():
     # channel attention (MDTA) pools over the whole input, so tiles differ, but by
     # far less than the network changes the image
     assert (tiled - direct).abs().mean() < 0.1 * (direct - image).abs().mean()
+
+
+@pytest.mark.parametrize("tile", [None, 32])
+def test_uint8_image_through_a_float_restorer_comes_back_as_uint8(tile):
+    """One dtype contract on both paths: the image's dtype, integer results rounded and
+    clamped (here below 0 and above 255) instead of truncated."""
+    image = torch.randint(0, 256, (1, 3, 50, 70), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+    def brighten(x):  # a float restorer on the 0-255 scale; fractional parts avoid .5
+        return 1.2 * x.float() - 20.05
+
+    out = restore_tiled(brighten, image, tile=tile, overlap=16)
+    expected = brighten(image).round().clamp(0, 255).to(torch.uint8)
+    assert out.dtype == torch.uint8 and torch.equal(out, expected)
+    assert (out == 0).any() and (out == 255).any()
+
+
+@pytest.mark.parametrize("tile", [None, 32])
+@pytest.mark.parametrize(("image_dtype", "fn_dtype"), [(torch.float64, torch.float32), (torch.float32, torch.float64)])
+def test_float_images_keep_their_dtype_whatever_the_restorer_returns(tile, image_dtype, fn_dtype):
+    image = torch.rand(1, 3, 40, 44, dtype=image_dtype)
+    out = restore_tiled(lambda x: x.to(fn_dtype) * 0.5, image, tile=tile, overlap=16)
+    assert out.dtype == image_dtype and torch.allclose(out, image * 0.5, atol=1e-6)

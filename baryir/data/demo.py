@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from baryir.data.degradations import degrade, sample_parameters
 from baryir.data.io import read_image, write_image
-from baryir.data.layout import TASKS, TEST_SETS, FolderSpec, split_root
+from baryir.data.layout import DEMO_MANIFEST, TASKS, TEST_SETS, FolderSpec, split_root
 from baryir.errors import DatasetLayoutError
 
 #: Side (pixels) of the shipped square crops.
@@ -39,7 +39,7 @@ HAZE_VARIANTS = 3
 #: Folders the demo writes (noise levels share ``Train/Denoise``; noise is added at load time).
 DEMO_TRAIN_FOLDERS = ("denoise_15", "derain", "dehaze", "deblur", "lowlight")
 DEMO_TEST_SETS = ("bsd68", "rain100l", "sots", "gopro", "lol")
-MANIFEST = "demo_manifest.json"
+MANIFEST = DEMO_MANIFEST
 
 _PD_NASA = "public domain (NASA), no known copyright restrictions"
 _CC0 = "CC0 1.0"

@@ -25,6 +25,8 @@ Pairs are matched by file name (never by sort order), ignoring the extension:
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -417,19 +419,31 @@ def parse_test_set(name: str, sigma: float | None = None) -> tuple[FolderSpec, f
     return TEST_SETS[base], sigma
 
 
-def expected_counts(benchmark: str | BenchmarkSpec) -> dict[tuple[str, str], int | None]:
+#: File in a demo benchmark's root listing every pair it holds (written by ``baryir data demo``).
+DEMO_MANIFEST = "demo_manifest.json"
+
+
+def expected_counts(benchmark: str | BenchmarkSpec, root: str | Path | None = None) -> dict[tuple[str, str], int | None]:
     """``(split, name) -> expected pair/image count`` for the real sets or the demo.
 
     The real benchmarks have no fixed validation split, so no ``"val"`` keys for them.
+    The demo's counts are those its manifest (:data:`DEMO_MANIFEST` in ``root``) lists;
+    without a readable manifest nothing is expected of it.
     """
     spec = benchmark_spec(benchmark)
     if spec.name == "demo":
-        from baryir.data.demo import demo_counts
-
-        return demo_counts()
+        return _demo_manifest_counts(root)
     counts = {("train", t): TASKS[t].expected for t in spec.tasks}
     counts.update({("test", parse_test_set(t)[0].name): parse_test_set(t)[0].expected for t in spec.test_sets})
     return counts
+
+
+def _demo_manifest_counts(root: str | Path | None) -> dict[tuple[str, str], int]:
+    try:
+        records = json.loads((Path(root) / DEMO_MANIFEST).read_text())["files"]
+        return dict(Counter((r["split"], r["set"]) for r in records))
+    except (TypeError, OSError, ValueError, KeyError):  # no root, no manifest, or an incomplete one
+        return {}
 
 
 def scan_layout(root: str | Path, benchmark: str | BenchmarkSpec = "aio3",
@@ -457,7 +471,7 @@ def scan_layout(root: str | Path, benchmark: str | BenchmarkSpec = "aio3",
     if not Path(root).is_dir():
         raise DatasetLayoutError(f"{root}: benchmark root not found; it should hold Train/ and Test/ "
                                  "(see data/README.md), or build the demo with `baryir data demo OUT`")
-    expected = expected_counts(spec)
+    expected = expected_counts(spec, root)
     rows = []
     for split in splits:
         if split == "train":

@@ -46,7 +46,7 @@ class ChannelLayerNorm(nn.Module):
     ``with_bias`` runs PyTorch's fused ``F.layer_norm`` kernel; the released code
     spells the same formula out (mean, variance, subtract, divide, scale, shift),
     which makes a ``reference``-size training step on CPU about 10 % slower (see
-    ``baryir.perf``).
+    ``benchmarks/perf.py``).
 
     Parameters
     ----------
@@ -94,7 +94,7 @@ class MDTA(nn.Module):
     ``k``: ``q^ k^^T = (q k^T) / (|q| |k|^T)``, which is the same map without two
     divisions over the ``(C/h, H*W)`` tensors and their backward (about 8 % of a
     training step of the ``reference`` model on CPU; equal up to float rounding to
-    the released form, see ``baryir.perf``).
+    the released form, see ``benchmarks/perf.py``).
 
     Parameters
     ----------
@@ -239,7 +239,7 @@ class PointwiseConv(nn.Conv2d):
     PyTorch's own 1x1 convolution on one CPU thread at batch < 16 runs one GEMM per
     sample and converts a channels-last input to the contiguous layout first. In
     channels-last format this class makes a training step on CPU 1.01-1.27x faster
-    (``baryir.perf``; ``benchmarks/RESULTS.md``). The parameters are those of
+    (``benchmarks/perf.py``; ``benchmarks/RESULTS.md``). The parameters are those of
     ``nn.Conv2d`` (``weight (C_out, C_in, 1, 1)``), so state dicts are unchanged.
 
     Notes

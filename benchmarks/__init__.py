@@ -1,0 +1,1 @@
+"""Benchmarks of the repository (not installed with the package); see RESULTS.md."""
