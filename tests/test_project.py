@@ -135,8 +135,10 @@ def test_citation_names_the_paper_and_this_version(pyproject):
 
 def test_configs_are_package_data(pyproject):
     assert not (ROOT / "configs").exists(), "configs live in baryir/configs/ (installed with the package)"
-    assert pyproject["tool"]["setuptools"]["package-data"]["baryir"] == ["configs/*.yaml"]
-    assert sorted(p.stem for p in (ROOT / "baryir" / "configs").glob("*.yaml")) == ["aio3", "aio5", "demo"]
+    assert pyproject["tool"]["setuptools"]["package-data"]["baryir"] == [
+        "configs/*.yaml", "weights/*.pt", "weights/*.json"]
+    assert sorted(p.stem for p in (ROOT / "baryir" / "configs").glob("*.yaml")) == [
+        "aio3", "aio5", "demo", "pretrain-demo", "pretrain-demo-finetune"]
 
 
 @pytest.mark.slow
@@ -145,8 +147,10 @@ def test_non_editable_install_reads_packaged_configs_from_any_directory(tmp_path
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(ROOT)],
                    check=True, capture_output=True, text=True, timeout=600)
-    assert sorted(p.name for p in (target / "baryir" / "configs").iterdir()) == ["aio3.yaml", "aio5.yaml",
-                                                                                  "demo.yaml"]
+    assert sorted(p.name for p in (target / "baryir" / "configs").iterdir()) == [
+        "aio3.yaml", "aio5.yaml", "demo.yaml", "pretrain-demo-finetune.yaml", "pretrain-demo.yaml"]
+    shipped = {p.name for p in (target / "baryir" / "weights").iterdir()}
+    assert {"manifest.json", "demo-small.pt", "demo-small.history.json"} <= shipped
     env = {**os.environ, "PYTHONPATH": str(target)}
     shown = subprocess.run([sys.executable, "-m", "baryir", "config", "show", "aio3"], cwd=tmp_path, env=env,
                            check=True, capture_output=True, text=True)

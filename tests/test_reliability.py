@@ -255,7 +255,7 @@ def test_a_new_run_removes_temporaries_of_killed_saves_before_it_trains(demo_roo
     trainer = Trainer(load_config(None, overrides(demo_root, tmp_path)))
     at_first_step = []
 
-    def stop(batch):
+    def stop(batch, **_):
         at_first_step.append(sorted(p.name for p in tmp_path.glob(".*.tmp-*")))
         raise KeyboardInterrupt  # no save happens: only the start of the run can have cleaned up
 
