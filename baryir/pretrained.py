@@ -106,7 +106,7 @@ def load(name: str, device: str | torch.device = "cpu"):
 
 
 def export_pretrained(checkpoint: str | Path, name: str, description: str, recipe: dict,
-                      folder: str | Path | None = None) -> Path:
+                      folder: str | Path | None = None, history: list[dict] | None = None) -> Path:
     """Write ``<folder>/<name>.pt`` (weights only) from a training checkpoint and record it.
 
     Parameters
@@ -122,6 +122,9 @@ def export_pretrained(checkpoint: str | Path, name: str, description: str, recip
         the manifest as it is.
     folder : str or Path
         Destination (default: the package's weights folder).
+    history : list of dict, optional
+        The training history to ship (default: the checkpoint's own; pass the records of
+        every stage for a model trained in several runs).
 
     Returns
     -------
@@ -137,10 +140,11 @@ def export_pretrained(checkpoint: str | Path, name: str, description: str, recip
     path = folder / f"{name}.pt"
     weights = {key: value.detach().clone().contiguous() for key, value in state["model"].items()}
     torch.save({"format": FORMAT, "model": weights, "model_config": state["model_config"]}, path)
-    history = folder / f"{name}.history.json"
-    history.write_text(json.dumps(state.get("history", []), separators=(",", ":")) + "\n")
+    history_path = folder / f"{name}.history.json"
+    records = state.get("history", []) if history is None else history
+    history_path.write_text(json.dumps(records, separators=(",", ":")) + "\n")
     entries = _manifest(folder)
-    entries[name] = {"file": path.name, "sha256": sha256(path), "history": history.name,
+    entries[name] = {"file": path.name, "sha256": sha256(path), "history": history_path.name,
                      "description": description, "step": int(state["step"]), **recipe}
     (folder / MANIFEST).write_text(json.dumps(entries, indent=1) + "\n")
     return path
