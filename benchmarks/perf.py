@@ -79,6 +79,8 @@ VARIANT_LABELS = {  # in order: each variant adds one change to the one before
 }
 VARIANTS = tuple(VARIANT_LABELS)
 RELEASED_VARIANTS = ("released", "fused", "channels-last", "encoder")  # the released algorithm
+#: Clocks of the training comparison: CPU time of this process, and wall time.
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
 def comparison_overrides(root: str | Path, preset: str, patch: int, batch: int, potentials: str,
@@ -146,7 +148,7 @@ def _load() -> list[float]:
 
 
 def time_cost_terms(trainer: Trainer, batch: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of forward + backward of the cost terms and of the potentials
+    """Median CPU seconds of forward + backward of the cost terms and of the potentials
     alone, released loops against ours, on the latents of ``batch`` (network excluded).
 
     The released potentials are the ``N + K`` one-sample evaluations of its potentials
@@ -165,9 +167,9 @@ def time_cost_terms(trainer: Trainer, batch: dict, repeats: int) -> dict[str, fl
         samples = []
         for _ in range(repeats + 1):  # the first call warms up
             z_b = out.z_b.detach().clone().requires_grad_(True)
-            start = time.perf_counter()
+            start = time.process_time()
             fn(z_b).sum().backward()
-            samples.append(time.perf_counter() - start)
+            samples.append(time.process_time() - start)
         return median(samples[1:])
 
     return {
@@ -200,15 +202,18 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
     Returns
     -------
     dict
-        ``times`` (every timed iteration per variant, in order), ``seconds`` (their
-        medians), ``speedup`` (``released`` median / variant median),
-        ``round_speedup`` (``[min, median, max]`` over the rounds of ``released``'s
-        time / the variant's time in the same round), ``losses`` per
+        Per clock of :data:`CLOCKS` (``"cpu"``, the process's CPU time, which a
+        loaded machine barely disturbs with one torch thread; ``"wall"``):
+        ``times[clock]`` (every timed iteration per variant, in order),
+        ``seconds[clock]`` (their medians), ``speedup[clock]`` (``released``'s median
+        / the variant's), ``round_speedup[clock]`` (``[min, median, max]`` over the
+        rounds of ``released``'s time / the variant's time in the same round).
+        Also ``losses`` per
         variant and iteration (``[restoration, potentials]``), ``released_gap``
         (max relative gap of each released-algorithm variant's restoration losses to
         ``released``'s, whole trajectory), ``first_loss_gap`` (relative gap of each
         variant's first restoration loss, computed before any update, to
-        ``released``'s), ``cost_terms`` (:func:`time_cost_terms`), ``load`` (load
+        ``released``'s), ``cost_terms`` (:func:`time_cost_terms`, CPU time), ``load`` (load
         averages before and after) and the settings.
     """
     if iters < 1 or warmup < 0:
@@ -221,16 +226,17 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
         loader = DataLoader(runners["ours"].train_set, batch_size=batch, shuffle=True, drop_last=True,
                             generator=torch.Generator().manual_seed(seed))
         batches = list(islice(loader, warmup + iters))
-    times = {name: [] for name in VARIANTS}
+    times = {clock: {name: [] for name in VARIANTS} for clock in CLOCKS}
     losses = {name: [] for name in VARIANTS}
     for index, item in enumerate(batches):
         for name, runner in runners.items():
-            start = time.perf_counter()
+            start = {clock: read() for clock, read in CLOCKS.items()}
             scalars = run_variant(runner, item)
             if index >= warmup:
-                times[name].append(time.perf_counter() - start)
+                for clock, read in CLOCKS.items():
+                    times[clock][name].append(read() - start[clock])
             losses[name].append([scalars["loss"], scalars["potential_loss"]])
-    seconds = {name: median(values) for name, values in times.items()}
+    seconds = {clock: {name: median(t) for name, t in per_clock.items()} for clock, per_clock in times.items()}
     reference = losses["released"]
     return {
         "preset": preset, "patch": patch, "batch": batch, "iters": iters, "warmup": warmup,
@@ -238,9 +244,9 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
         "parameters": sum(p.numel() for p in runners["ours"].model.parameters()),
         "potential_parameters": sum(p.numel() for p in runners["ours"].potentials.parameters()),
         "times": times, "seconds": seconds,
-        "speedup": {name: seconds["released"] / seconds[name] for name in VARIANTS},
-        "round_speedup": {name: _spread([a / b for a, b in zip(times["released"], times[name])])
-                          for name in VARIANTS},
+        "speedup": {clock: {name: s["released"] / s[name] for name in VARIANTS} for clock, s in seconds.items()},
+        "round_speedup": {clock: {name: _spread([a / b for a, b in zip(t["released"], t[name])]) for name in VARIANTS}
+                          for clock, t in times.items()},
         "losses": losses,
         "released_gap": {name: max(_relative_gap(a[0], b[0]) for a, b in zip(losses[name], reference))
                          for name in RELEASED_VARIANTS},
@@ -253,17 +259,18 @@ def compare_training(preset: str = "tiny", patch: int = 32, batch: int = 3, iter
 
 def format_training(report: dict) -> str:
     """Markdown rows of one training comparison."""
-    s, x, c = report["seconds"], report["speedup"], report["cost_terms"]
+    s, x, r = report["seconds"], report["speedup"], report["round_speedup"]
+    c = report["cost_terms"]
     head = f"{report['preset']}, patch {report['patch']}, batch {report['batch']}"
-    r = report["round_speedup"]
-    rows = [f"| {head} | {VARIANT_LABELS[name]} | {s[name]:.3f} s | {x[name]:.2f}x | {r[name][0]:.2f}-{r[name][2]:.2f}x |"
+    rows = [f"| {head} | {VARIANT_LABELS[name]} | {s['cpu'][name]:.3f} s | {x['cpu'][name]:.2f}x "
+            f"| {r['cpu'][name][0]:.2f}-{r['cpu'][name][2]:.2f}x | {s['wall'][name]:.3f} s | {x['wall'][name]:.2f}x |"
             for name in VARIANTS]
     rows += [
         (f"| {head} | cost terms alone, fwd+bwd | {c['costs_released_s'] * 1e3:.2f} -> "
-         f"{c['costs_ours_s'] * 1e3:.2f} ms | {c['costs_released_s'] / c['costs_ours_s']:.2f}x | |"),
+         f"{c['costs_ours_s'] * 1e3:.2f} ms | {c['costs_released_s'] / c['costs_ours_s']:.2f}x | | | |"),
         (f"| {head} | potentials alone (released N + K, ours N x K), fwd+bwd | "
          f"{c['potentials_released_s'] * 1e3:.2f} -> {c['potentials_ours_s'] * 1e3:.2f} ms | "
-         f"{c['potentials_released_s'] / c['potentials_ours_s']:.2f}x | |"),
+         f"{c['potentials_released_s'] / c['potentials_ours_s']:.2f}x | | | |"),
     ]
     gaps = ", ".join(f"{name} {gap:.1e}" for name, gap in report["released_gap"].items() if name != "released")
     first = ", ".join(f"{name} {report['first_loss_gap'][name]:.1e}" for name in ("ours", "reuse"))
