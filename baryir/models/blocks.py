@@ -238,8 +238,8 @@ class PointwiseConv(nn.Conv2d):
     channels-last input the view needs no copy and the output is channels-last.
     PyTorch's own 1x1 convolution on one CPU thread at batch < 16 runs one GEMM per
     sample and converts a channels-last input to the contiguous layout first. In
-    channels-last format this class makes a training step on CPU 1.01-1.27x faster
-    (``benchmarks/perf.py``; ``benchmarks/RESULTS.md``). The parameters are those of
+    channels-last format this class makes a training step on one CPU thread 1.04-1.15x
+    faster (``benchmarks/perf.py``; ``benchmarks/RESULTS.md``). The parameters are those of
     ``nn.Conv2d`` (``weight (C_out, C_in, 1, 1)``), so state dicts are unchanged.
 
     Notes
