@@ -7,7 +7,7 @@ benchmark is added by appending one entry.
 
 ``barycenter``
     Accuracy of :class:`baryir.barycenter.BarycenterSolver` against exact barycenters
-    (ANCHORS.md section 2): a 2-D location-scatter family of a non-Gaussian base
+    (the benchmark of Korotin et al. and Kolesov et al.): a 2-D location-scatter family of a non-Gaussian base
     (``toy2d``) and the Gaussian NOTB setting (K = 3, lambda = (1/4, 1/4, 1/2)) in
     several dimensions (``gaussian``). Writes a JSON report with ``--json``.
 ``restoration``
