@@ -422,7 +422,7 @@ def gaussian_ot_matrix(cov_from, cov_to) -> np.ndarray:
 
 
 class LocationScatterBenchmark:
-    """Sources with a known W2 barycenter and known optimal maps (ANCHORS.md section 2).
+    """Sources with a known W2 barycenter and known optimal maps (the benchmark of CW2B and NOTB).
 
     Covariances: for each source k, a Haar rotation R_k (``scipy.stats.ortho_group``,
     drawn in order from ``numpy.random.default_rng(seed)``) and
@@ -543,7 +543,7 @@ def _per_source_list(arrays, n_sources: int, what: str) -> Sequence:
 
 
 def l2_uvp(predicted: Sequence | Mapping, truth: Sequence | Mapping, weights, bary_cov) -> float:
-    """Weighted L2 unexplained variance percentage of estimated maps (ANCHORS.md section 2).
+    """Weighted L2 unexplained variance percentage of estimated maps (as in CW2B and NOTB).
 
     ``100 * sum_k lambda_k mean_i ||T_hat(x_ki) - T*_k(x_ki)||^2 / tr S``.
 
@@ -580,7 +580,7 @@ def l2_uvp(predicted: Sequence | Mapping, truth: Sequence | Mapping, weights, ba
 
 
 def bw2_uvp(samples, bary_mean, bary_cov) -> float:
-    """Bures-Wasserstein unexplained variance percentage (ANCHORS.md section 2).
+    """Bures-Wasserstein unexplained variance percentage (as in CW2B and NOTB).
 
     ``100 * BW2^2(N(m_hat, Sigma_hat), N(m, S)) / tr S`` where m_hat, Sigma_hat are the
     sample mean and (unbiased) covariance of ``samples`` (n, d), n >= 2.

@@ -235,7 +235,7 @@ def test_bw2_uvp_of_the_truth_is_zero():
     z = (z - z.mean(axis=0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T
     exact_moments = z @ toy._sqrtm_psd(bench.bary_cov)  # sample mean 0, sample covariance S
     assert toy.bw2_uvp(exact_moments, bench.bary_mean, bench.bary_cov) == pytest.approx(0.0, abs=1e-9)
-    # i.i.d. samples of the barycenter score only the sampling error (ANCHORS: ~0.002 % at 100k)
+    # i.i.d. samples of the barycenter score only the sampling error (about 0.002 % at 100k, measured)
     assert toy.bw2_uvp(bench.sample_barycenter(100_000, 1), bench.bary_mean, bench.bary_cov) < 0.02
     average_cov = np.einsum("k,kij->ij", bench.weights, bench.covs)
     trivial = toy.bures_wasserstein_squared(np.zeros(3), average_cov, np.zeros(3), bench.bary_cov)
