@@ -324,6 +324,32 @@ def free_support_barycenter(
     )
 
 
+def assign_to_support(cloud, support) -> np.ndarray:
+    """Exact W2 map from a uniform cloud onto uniform atoms of the same number.
+
+    With n points and n atoms of mass 1/n each, an optimal plan of the discrete OT
+    problem can be taken to be a permutation (a vertex of the Birkhoff polytope); it is
+    computed with ``ot.emd`` and read off as the atom each point goes to.
+
+    Parameters
+    ----------
+    cloud : array-like, shape (n, d)
+    support : array-like, shape (n, d)
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        ``support[result[i]]`` is the image of ``cloud[i]``.
+    """
+    cloud = _check_cloud(cloud, "cloud")
+    support = _check_cloud(support, "support", cloud.shape[1])
+    if len(cloud) != len(support):
+        raise ValueError(f"cloud and support need the same number of points, got {len(cloud)} and {len(support)}")
+    n = len(cloud)
+    plan = ot.emd(np.full(n, 1.0 / n), np.full(n, 1.0 / n), ot.dist(cloud, support), numItermax=max(100_000, 50 * n * n))
+    return plan.argmax(axis=1)
+
+
 def barycenter_objective(support, clouds: Sequence, weights, support_masses=None) -> float:
     """Objective of eq. 3 for a candidate Q: ``sum_k lambda_k W2^2(Q, P_k)`` (exact)."""
     clouds = _check_clouds(clouds)
