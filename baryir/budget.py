@@ -43,6 +43,15 @@ OPTIMIZER_STATES = {"rmsprop": 1, "adam": 2, "adamw": 2, "sgd": 0}
 
 
 _META_MODELS: dict[str, torch.nn.Module] = {}
+_COUNTS: dict[str, object] = {}
+
+
+def _counted(compute, *key):
+    """``compute()``, remembered per key: the counts are deterministic and cost a meta forward pass."""
+    name = repr(key)
+    if name not in _COUNTS:
+        _COUNTS[name] = compute()
+    return _COUNTS[name]
 
 
 def _meta_model(preset: str, **overrides):
@@ -80,15 +89,19 @@ def forward_flops(preset: str = "reference", height: int = 128, width: int = 128
         ``"barycenter_map"``, ...) and their ``"total"``.
     """
     _check_sizes(height=height, width=width, batch=batch)
-    model = _meta_model(preset, **overrides)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        model(torch.empty(batch, 3, height, width, device="meta"))
-    root = type(model).__name__
-    table = {name.split(".", 1)[1]: sum(counts.values()) for name, counts in counter.get_flop_counts().items()
-             if name.count(".") == 1 and name.startswith(root + ".")}
-    table["total"] = counter.get_total_flops()
-    return table
+
+    def count():
+        model = _meta_model(preset, **overrides)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(torch.empty(batch, 3, height, width, device="meta"))
+        root = type(model).__name__
+        table = {name.split(".", 1)[1]: sum(ops.values()) for name, ops in counter.get_flop_counts().items()
+                 if name.count(".") == 1 and name.startswith(root + ".")}
+        table["total"] = counter.get_total_flops()
+        return table
+
+    return dict(_counted(count, "flops", preset, height, width, batch, sorted(overrides.items())))
 
 
 def iteration_flops(preset: str = "reference", patch: int = 128, batch: int = 3,
@@ -114,17 +127,20 @@ def saved_activation_bytes(preset: str = "reference", patch: int = 128, batch: i
     its peak; the allocator's rounding and cuDNN workspaces come on top.
     """
     _check_sizes(patch=patch, batch=batch)
-    model = _meta_model(preset, **overrides)
-    storages: dict[int, int] = {}
 
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage._cdata] = storage.nbytes()
-        return tensor
+    def count():
+        storages: dict[int, int] = {}
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        model(torch.empty(batch, 3, patch, patch, device="meta"))
-    return sum(storages.values())
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            storages[storage._cdata] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            _meta_model(preset, **overrides)(torch.empty(batch, 3, patch, patch, device="meta"))
+        return sum(storages.values())
+
+    return _counted(count, "activations", preset, patch, batch, sorted(overrides.items()))
 
 
 def training_memory(config: TrainConfig) -> dict[str, int]:

@@ -115,3 +115,16 @@ def test_no_file_points_to_documents_or_work_items_a_reader_cannot_follow():
             if UNFOLLOWABLE.search(line):
                 hits.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
     assert not hits, "cite the paper, a public repository or a URL instead:\n" + "\n".join(hits)
+
+
+def test_widget_cells_are_committed_without_output():
+    """A code host shows a widget's output as raw `interactive(children=...` text: commit none."""
+    import json
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                text = "".join(data.get("text/plain", ""))
+                assert "application/vnd.jupyter.widget-view+json" not in data and not text.startswith("interactive("), \
+                    f"{path.name}, cell {index}: clear the widget's output before committing"
