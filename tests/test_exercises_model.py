@@ -1,6 +1,7 @@
 """The exercise checks of notebooks 03, 04 and 07 accept a right answer and reject a wrong one."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from baryir.data.demo import build_demo_benchmark
 from baryir.data.validation import make_validation_split
 from baryir.exercises import mlot, network, runbook
 from baryir.models import DECODE_FROM
+
+AIO3 = Path(__file__).resolve().parents[1] / "configs" / "aio3.yaml"
 
 # --- notebook 03 -------------------------------------------------------------------------
 
@@ -101,10 +104,10 @@ def test_iterations_per_epoch():
 
 def test_rain100h_config():
     good = ["data.root=data/benchmarks/aio3_rain100h", "data.oversample.derain=40", "output.dir=runs/rain100h"]
-    assert runbook.check_rain100h_config(load_config("configs/aio3.yaml", good))
-    assert not runbook.check_rain100h_config(load_config("configs/aio3.yaml", good[:1] + good[2:]))
-    assert not runbook.check_rain100h_config(load_config("configs/aio3.yaml", good[1:]))
-    assert not runbook.check_rain100h_config(load_config("configs/aio3.yaml", good + ["data.oversample.derain=360"]))
+    assert runbook.check_rain100h_config(load_config(AIO3, good))
+    assert not runbook.check_rain100h_config(load_config(AIO3, good[:1] + good[2:]))
+    assert not runbook.check_rain100h_config(load_config(AIO3, good[1:]))
+    assert not runbook.check_rain100h_config(load_config(AIO3, good + ["data.oversample.derain=360"]))
 
 
 def test_run_hours():
