@@ -470,6 +470,27 @@ def _check_labels(labels: torch.Tensor, n: int) -> None:
 # --- diagnostics of the decomposition z = z_b + s ----------------------------------------
 
 
+def _one_sample_cost(cost, z, z_b, source, index, labels):
+    """Check the inputs; return ``y -> cost(z, z_b with row index set to y, ...)[index]``."""
+    _check_pair(z, z_b)
+    if not 0 <= index < z.shape[0]:
+        raise ValueError(f"index must lie in [0, {z.shape[0]}), got {index}")
+    moved = torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
+    moved[index] = True
+    moved = moved.reshape(-1, *([1] * (z.dim() - 1)))
+
+    def at(y):
+        args = (z, torch.where(moved, y.unsqueeze(0), z_b), source)
+        return (cost(*args) if labels is None else cost(*args, labels))[index]
+
+    return at
+
+
+def _check_points(points: torch.Tensor, z: torch.Tensor) -> None:
+    if points.shape[1:] != z.shape[1:]:
+        raise ValueError(f"points must have shape (P, {tuple(z.shape[1:])}), got {tuple(points.shape)}")
+
+
 def cost_landscape(
     cost, z: torch.Tensor, z_b: torch.Tensor, source: torch.Tensor, index: int, points: torch.Tensor,
     labels: torch.Tensor | None = None,
@@ -478,7 +499,9 @@ def cost_landscape(
 
     For every candidate ``y = points[p]`` the batch's ``z_b[index]`` is replaced by ``y``
     and ``cost(z, z_b', source, labels)[index]`` is returned: the function of ``y`` whose
-    minimum (minus a potential) the C-transform of eq. 6 takes. Vectorised with
+    minimum (minus a potential) the C-transform of eq. 6 takes. With the MLOT cost this
+    function also depends on the other samples of the batch, which it freezes: MLOT is not
+    a Kantorovich problem with a fixed pairwise cost. Vectorised with
     :func:`torch.func.vmap`.
 
     Parameters
@@ -496,20 +519,43 @@ def cost_landscape(
     -------
     Tensor, shape (P,)
     """
-    _check_pair(z, z_b)
-    if not 0 <= index < z.shape[0]:
-        raise ValueError(f"index must lie in [0, {z.shape[0]}), got {index}")
-    if points.shape[1:] != z.shape[1:]:
-        raise ValueError(f"points must have shape (P, {tuple(z.shape[1:])}), got {tuple(points.shape)}")
-    moved = torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
-    moved[index] = True
-    moved = moved.reshape(-1, *([1] * (z.dim() - 1)))
-
-    def at(y):
-        args = (z, torch.where(moved, y.unsqueeze(0), z_b), source)
-        return (cost(*args) if labels is None else cost(*args, labels))[index]
-
+    at = _one_sample_cost(cost, z, z_b, source, index, labels)
+    _check_points(points, z)
     return torch.func.vmap(at)(points)
+
+
+def landscape_curvature(
+    cost, z: torch.Tensor, z_b: torch.Tensor, source: torch.Tensor, index: int, points: torch.Tensor,
+    labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Smallest Hessian eigenvalue of :func:`cost_landscape`'s function at each point.
+
+    Theorem 4.2 of the paper assumes ``y -> C_k(z_k, y) - f_k(y)`` to be beta-strongly
+    convex, i.e. its Hessian to have every eigenvalue ``>= beta``. For ``f_k = 0`` this
+    returns the largest such beta at each point: 1 everywhere for the squared distance
+    ``|z - y|^2 / 2``, 0 for the norm ``|z - y|`` (flat along the ray from ``z``), and
+    negative wherever the cosine terms of the MLOT cost bend the other way.
+
+    Parameters
+    ----------
+    cost, z, z_b, source, index, points, labels
+        As in :func:`cost_landscape`; each point has ``D`` elements, the Hessian is
+        ``D x D``, so keep ``D`` small (the 2-D examples of notebook 03).
+
+    Returns
+    -------
+    Tensor, shape (P,)
+    """
+    at = _one_sample_cost(cost, z, z_b, source, index, labels)
+    _check_points(points, z)
+    shape = points.shape[1:]
+
+    def flat_value(y_flat):
+        return at(y_flat.reshape(shape))
+
+    # reverse over reverse: torch.func.hessian (forward over reverse) imports deprecated TorchScript code
+    hessians = torch.func.vmap(torch.func.jacrev(torch.func.jacrev(flat_value)))(points.flatten(1))
+    return torch.linalg.eigvalsh(hessians)[:, 0]
 
 
 def linear_probe_accuracy(

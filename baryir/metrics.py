@@ -73,6 +73,24 @@ def _weights_file(name: str) -> Path:
     return path
 
 
+#: Files each optional metric needs in :func:`weights_dir` (FID also needs ``pip install pytorch-fid``).
+WEIGHT_FILES = {
+    "LPIPS": (LPIPS_ALEX_FILE, LPIPS_LINEAR_FILE),
+    "FID": (f"checkpoints/{FID_INCEPTION_FILE}",),
+    "NIQE": (NIQE_FILE,),
+}
+
+
+def missing_weights() -> dict[str, list[Path]]:
+    """For each optional metric, the files of :data:`WEIGHT_FILES` not yet in :func:`weights_dir`.
+
+    An empty list means the metric is ready (for FID, once ``pytorch-fid`` is installed).
+    """
+    folder = weights_dir()
+    return {metric: [folder / name for name in names if not (folder / name).is_file()]
+            for metric, names in WEIGHT_FILES.items()}
+
+
 def as_uint8_rgb(image) -> np.ndarray:
     """Return an image as a uint8 (H, W, 3) array.
 

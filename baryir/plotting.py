@@ -147,7 +147,7 @@ def pca_2d(points):
 
 
 def plot_cost_landscape(grid_x, grid_y, values, z, source, index, ax=None, title=None, legend=True):
-    """Contour map of one sample's transport cost over candidate barycenter points (2-D).
+    """Contour map of one sample's transport cost over candidate barycenter points y (2-D).
 
     Parameters
     ----------
@@ -166,15 +166,18 @@ def plot_cost_landscape(grid_x, grid_y, values, z, source, index, ax=None, title
     fig, ax = _axes(ax)
     z, source = np.asarray(z), np.asarray(source)
     filled = ax.contourf(grid_x, grid_y, values, levels=20, cmap="viridis")
-    fig.colorbar(filled, ax=ax, shrink=0.8)
+    fig.colorbar(filled, ax=ax, shrink=0.8, label="cost")
     best = np.unravel_index(np.argmin(values), np.shape(values))
     for k in np.unique(source):
         rows = (source == k) & (np.arange(len(z)) != index)
         ax.scatter(z[rows, 0], z[rows, 1], s=14, edgecolors="white", linewidths=0.5, label=f"source {k}")
     ax.scatter(*z[index], marker="*", s=160, c="red", edgecolors="white", label=f"z (sample {index})")
-    ax.scatter(grid_x[best[1]], grid_y[best[0]], marker="x", s=80, c="white", label="argmin over $z_B$")
-    if legend:
-        ax.legend(fontsize=6, loc="lower left", framealpha=0.6)
+    ax.scatter(grid_x[best[1]], grid_y[best[0]], marker="X", s=90, c="white", edgecolors="black", linewidths=0.8,
+               label="argmin over $y$")
+    if legend:  # below the axes, so that it covers no point
+        ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    ax.set_xlabel("$y_1$")
+    ax.set_ylabel("$y_2$")
     ax.set_aspect("equal")
     if title:
         ax.set_title(title, fontsize=9)
@@ -183,7 +186,7 @@ def plot_cost_landscape(grid_x, grid_y, values, z, source, index, ax=None, title
 # --- 04: model and degradations ------------------------------------------------
 
 
-def plot_image_grid(grid, row_labels=None, col_labels=None, size=1.8):
+def plot_image_grid(grid, row_labels=None, col_labels=None, size=1.8, max_width=10.0, titles=None):
     """A grid of RGB images (e.g. clean images against their degradations).
 
     Parameters
@@ -192,11 +195,17 @@ def plot_image_grid(grid, row_labels=None, col_labels=None, size=1.8):
         ``grid[r][c]`` is drawn in row ``r``, column ``c``.
     row_labels, col_labels : list of str, optional
         Row labels on the left, column titles on top.
+    titles : list of lists of str, optional
+        A title for every panel (e.g. the parameter value of a sweep); wins over
+        ``col_labels``.
     size : float
-        Side of one panel in inches (the figure is capped at 10 inches wide).
+        Side of one panel in inches; at ``figure.dpi`` d a panel is ``size * d`` pixels,
+        so pick it to show the images near their own size.
+    max_width : float
+        Width cap of the figure in inches (panels shrink to fit).
     """
     n_rows, n_cols = len(grid), max(len(row) for row in grid)
-    scale = min(1.0, 10 / (n_cols * size))
+    scale = min(1.0, max_width / (n_cols * size))
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * size * scale, n_rows * size * scale), squeeze=False)
     for r, ax_row in enumerate(axes):
         for c, ax in enumerate(ax_row):
@@ -206,7 +215,9 @@ def plot_image_grid(grid, row_labels=None, col_labels=None, size=1.8):
             ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_visible(False)
-            if col_labels is not None and r == 0:
+            if titles is not None and c < len(titles[r]):
+                ax.set_title(titles[r][c], fontsize=8)
+            elif col_labels is not None and r == 0:
                 ax.set_title(col_labels[c], fontsize=8)
             if row_labels is not None and c == 0:
                 ax.set_ylabel(row_labels[r], fontsize=8)
@@ -214,7 +225,7 @@ def plot_image_grid(grid, row_labels=None, col_labels=None, size=1.8):
     return fig
 
 
-def plot_latent_maps(latents, channels=(0, 1, 2), size=1.6):
+def plot_latent_maps(latents, channels=(0, 1, 2), size=1.8):
     """Feature maps of latent tensors, one row per tensor and one column per channel.
 
     Parameters
@@ -222,26 +233,30 @@ def plot_latent_maps(latents, channels=(0, 1, 2), size=1.6):
     latents : dict of str -> array-like (C, h, w)
         E.g. ``{"z": z[0], "z_B": z_b[0], "s": s[0]}`` for one image.
     channels : sequence of int
-        Channels to draw; each row shares one symmetric colour scale.
+        Channels to draw; each row shares one symmetric colour scale, shown by the
+        row's colorbar (so rows of very different magnitude stay comparable).
     size : float
-        Side of one panel in inches (the figure is capped at 10 inches wide).
+        Side of one panel in inches (the figure is capped at 11 inches wide).
     """
     n_cols = len(channels) + 1
-    scale = min(1.0, 10 / (n_cols * size))
+    scale = min(1.0, 11 / (n_cols * size + 0.6))
     fig, axes = plt.subplots(
-        len(latents), n_cols, figsize=(n_cols * size * scale, len(latents) * size * scale), squeeze=False
+        len(latents), n_cols, figsize=((n_cols * size + 0.6) * scale, len(latents) * size * scale), squeeze=False,
+        layout="constrained",
     )
     for ax_row, (name, tensor) in zip(axes, latents.items()):
         values = np.asarray(tensor, dtype=float)
         limit = float(np.abs(values[list(channels)]).max()) or 1.0
         for ax, channel in zip(ax_row, channels):
-            ax.imshow(values[channel], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            image = ax.imshow(values[channel], cmap="RdBu_r", vmin=-limit, vmax=limit)
             ax.set_title(f"{name}[{channel}]", fontsize=8)
             ax.axis("off")
+        fig.colorbar(image, ax=list(ax_row[:-1]), shrink=0.85, pad=0.02).ax.tick_params(labelsize=7)
         ax_row[-1].hist(values.ravel(), bins=40, color="0.4")
         ax_row[-1].set_title(f"{name}: all values", fontsize=8)
+        ax_row[-1].set_xlabel("value", fontsize=7)
+        ax_row[-1].set_ylabel("count", fontsize=7)
         ax_row[-1].tick_params(labelsize=6)
-    fig.tight_layout()
     return fig
 
 
@@ -384,4 +399,122 @@ def plot_embeddings(panels, label_names, size=3.2):
         ax.set_yticks([])
     axes[0][-1].legend(fontsize=7, loc="best")
     fig.tight_layout()
+    return fig
+
+
+# --- style ---------------------------------------------------------------------
+
+
+def show_jpeg(fig, quality: int = 85):
+    """Display ``fig`` in a notebook as a JPEG and close it (for photographs).
+
+    A grid of photographs stored as PNG takes about 2 bytes per pixel in a committed
+    notebook; as a JPEG of this quality it takes a fraction of that and looks the same.
+    Line art (plots, diagrams) stays PNG, with ``plt.show()``.
+    """
+    import io
+
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="jpeg", bbox_inches="tight", pil_kwargs={"quality": quality})
+    plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="jpeg"))
+
+
+def use_style():
+    """Matplotlib defaults for every notebook: 110 dpi and readable font sizes."""
+    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "font.size": 9, "axes.titlesize": 9,
+                         "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8})
+
+
+# --- 04: the network diagram ------------------------------------------------------
+
+#: Stages of :func:`plot_network_diagram`: key -> (x, y, label, colour) on its canvas.
+DIAGRAM_LAYOUT = {
+    "input": (0.0, 5.0, "degraded x", "0.85"),
+    "encoder 1": (0.0, 4.0, "encoder level 1", "#9ecae1"),
+    "encoder 2": (0.0, 3.0, "encoder level 2", "#9ecae1"),
+    "encoder 3": (0.0, 2.0, "encoder level 3", "#9ecae1"),
+    "z": (0.0, 0.8, "latent $z$ = LN(level 4)", "#6baed6"),
+    "z_B": (3.2, 0.8, "$z^B$ = LN($T(z)$)", "#fd8d3c"),
+    "s": (3.2, -0.5, "$s = z - z^B$", "#74c476"),
+    "aggregation": (6.4, 0.8, "aggregation: concat($z^B$, $s$)\n-> block -> 1x1 conv", "#fdd0a2"),
+    "s-branch 3": (4.6, 2.0, "s-branch", "#c7e9c0"),
+    "s-branch 2": (4.6, 3.0, "s-branch", "#c7e9c0"),
+    "s-branch 1": (4.6, 4.0, "s-branch", "#c7e9c0"),
+    "decoder 3": (8.2, 2.0, "decoder level 3", "#fdae6b"),
+    "decoder 2": (8.2, 3.0, "decoder level 2", "#fdae6b"),
+    "decoder 1": (8.2, 4.0, "decoder level 1", "#fdae6b"),
+    "output": (8.2, 5.0, "refinement, conv\n+ x = restored", "0.85"),
+}
+
+
+def plot_network_diagram(shapes, title=None, width=11.0):
+    """Block diagram of BaryIR (paper Fig. 2) annotated with tensor shapes.
+
+    Parameters
+    ----------
+    shapes : dict of str -> tuple
+        Shape ``(C, H, W)`` of the output of every stage named in
+        :data:`DIAGRAM_LAYOUT` (read them from a forward pass, e.g. with hooks).
+    title : str, optional
+    width : float
+        Figure width in inches.
+    """
+    from matplotlib.patches import FancyBboxPatch
+
+    missing = sorted(set(DIAGRAM_LAYOUT) - set(shapes))
+    if missing:
+        raise ValueError(f"shapes lacks the stage(s) {missing}")
+    fig, ax = plt.subplots(figsize=(width, width * 0.56))
+    box_w, box_h = 2.1, 0.62
+    for key, (x, y, label, colour) in DIAGRAM_LAYOUT.items():
+        shape = " x ".join(str(v) for v in shapes[key])
+        ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0.03",
+                                    facecolor=colour, edgecolor="0.3", linewidth=0.8))
+        ax.text(x, y + 0.09, label, ha="center", va="center", fontsize=7.5)
+        ax.text(x, y - 0.2, shape, ha="center", va="center", fontsize=7.5, family="monospace")
+
+    def arrow(a, b, style="-|>", colour="0.2", dashed=False, text=None, bend=0.0):
+        (xa, ya), (xb, yb) = a, b
+        ax.annotate("", xy=(xb, yb), xytext=(xa, ya),
+                    arrowprops=dict(arrowstyle=style, color=colour, lw=1.0, linestyle="--" if dashed else "-",
+                                    shrinkA=0, shrinkB=0, connectionstyle=f"arc3,rad={bend}"))
+        if text:
+            ax.text((xa + xb) / 2, (ya + yb) / 2 + 0.1, text, ha="center", va="bottom", fontsize=7, color=colour)
+
+    def edge(key, side):
+        x, y = DIAGRAM_LAYOUT[key][:2]
+        return {"top": (x, y + box_h / 2), "bottom": (x, y - box_h / 2),
+                "left": (x - box_w / 2, y), "right": (x + box_w / 2, y)}[side]
+
+    chain = ["input", "encoder 1", "encoder 2", "encoder 3", "z"]
+    for a, b in zip(chain, chain[1:]):
+        arrow(edge(a, "bottom"), edge(b, "top"))
+    arrow(edge("z", "right"), edge("z_B", "left"), text="$T$")
+    arrow(edge("z", "bottom"), edge("s", "left"), bend=0.25)
+    arrow(edge("z_B", "bottom"), edge("s", "top"))
+    ax.text(3.35, 0.16, "$-$", fontsize=9, color="0.2")
+    arrow(edge("z_B", "right"), edge("aggregation", "left"))
+    arrow(edge("s", "right"), (DIAGRAM_LAYOUT["aggregation"][0] - 0.4, DIAGRAM_LAYOUT["aggregation"][1] - box_h / 2),
+          bend=0.2)
+    xs = DIAGRAM_LAYOUT["s"][0] + box_w / 2
+    arrow((xs, -0.5), edge("s-branch 3", "bottom"), colour="#31a354", bend=0.3)
+    for low, high in (("s-branch 3", "s-branch 2"), ("s-branch 2", "s-branch 1")):
+        arrow(edge(low, "top"), edge(high, "bottom"), colour="#31a354")
+    arrow(edge("aggregation", "top"), edge("decoder 3", "bottom"), bend=-0.15)
+    for low, high in (("decoder 3", "decoder 2"), ("decoder 2", "decoder 1"), ("decoder 1", "output")):
+        arrow(edge(low, "top"), edge(high, "bottom"))
+    for level in (1, 2, 3):
+        encoder, branch, decoder = f"encoder {level}", f"s-branch {level}", f"decoder {level}"
+        arrow(edge(encoder, "right"), edge(branch, "left"), colour="0.45", dashed=True, text="skip")
+        arrow(edge(branch, "right"), edge(decoder, "left"), colour="#31a354", text="+ 0.8 x")
+    arrow(edge("input", "right"), edge("output", "left"), colour="0.45", dashed=True, text="global residual")
+    ax.set_xlim(-1.9, 9.6)
+    ax.set_ylim(-1.1, 5.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
     return fig

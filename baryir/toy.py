@@ -324,6 +324,32 @@ def free_support_barycenter(
     )
 
 
+def assign_to_support(cloud, support) -> np.ndarray:
+    """Exact W2 map from a uniform cloud onto uniform atoms of the same number.
+
+    With n points and n atoms of mass 1/n each, an optimal plan of the discrete OT
+    problem can be taken to be a permutation (a vertex of the Birkhoff polytope); it is
+    computed with ``ot.emd`` and read off as the atom each point goes to.
+
+    Parameters
+    ----------
+    cloud : array-like, shape (n, d)
+    support : array-like, shape (n, d)
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        ``support[result[i]]`` is the image of ``cloud[i]``.
+    """
+    cloud = _check_cloud(cloud, "cloud")
+    support = _check_cloud(support, "support", cloud.shape[1])
+    if len(cloud) != len(support):
+        raise ValueError(f"cloud and support need the same number of points, got {len(cloud)} and {len(support)}")
+    n = len(cloud)
+    plan = ot.emd(np.full(n, 1.0 / n), np.full(n, 1.0 / n), ot.dist(cloud, support), numItermax=max(100_000, 50 * n * n))
+    return plan.argmax(axis=1)
+
+
 def barycenter_objective(support, clouds: Sequence, weights, support_masses=None) -> float:
     """Objective of eq. 3 for a candidate Q: ``sum_k lambda_k W2^2(Q, P_k)`` (exact)."""
     clouds = _check_clouds(clouds)
@@ -422,7 +448,7 @@ def gaussian_ot_matrix(cov_from, cov_to) -> np.ndarray:
 
 
 class LocationScatterBenchmark:
-    """Sources with a known W2 barycenter and known optimal maps (ANCHORS.md section 2).
+    """Sources with a known W2 barycenter and known optimal maps (the benchmark of CW2B and NOTB).
 
     Covariances: for each source k, a Haar rotation R_k (``scipy.stats.ortho_group``,
     drawn in order from ``numpy.random.default_rng(seed)``) and
@@ -543,7 +569,7 @@ def _per_source_list(arrays, n_sources: int, what: str) -> Sequence:
 
 
 def l2_uvp(predicted: Sequence | Mapping, truth: Sequence | Mapping, weights, bary_cov) -> float:
-    """Weighted L2 unexplained variance percentage of estimated maps (ANCHORS.md section 2).
+    """Weighted L2 unexplained variance percentage of estimated maps (as in CW2B and NOTB).
 
     ``100 * sum_k lambda_k mean_i ||T_hat(x_ki) - T*_k(x_ki)||^2 / tr S``.
 
@@ -580,7 +606,7 @@ def l2_uvp(predicted: Sequence | Mapping, truth: Sequence | Mapping, weights, ba
 
 
 def bw2_uvp(samples, bary_mean, bary_cov) -> float:
-    """Bures-Wasserstein unexplained variance percentage (ANCHORS.md section 2).
+    """Bures-Wasserstein unexplained variance percentage (as in CW2B and NOTB).
 
     ``100 * BW2^2(N(m_hat, Sigma_hat), N(m, S)) / tr S`` where m_hat, Sigma_hat are the
     sample mean and (unbiased) covariance of ``samples`` (n, d), n >= 2.

@@ -15,6 +15,7 @@ from baryir.costs import (
     contrastive_loss,
     cosine_matrix,
     cost_landscape,
+    landscape_curvature,
     linear_probe_accuracy,
     orthogonality_loss,
     quadratic_cost,
@@ -403,6 +404,22 @@ def test_cost_landscape_matches_replacing_one_row(preset):
         expected.append(cost(z, moved, source, labels)[2])
     torch.testing.assert_close(got, torch.stack(expected))
     assert got.shape == (7,)
+
+
+def test_landscape_curvature_of_the_distances_and_of_the_regularisers():
+    z, z_b, source = _batch(n=6, shape=(2,), seed=22)
+    points = 3 * torch.randn(40, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    squared = landscape_curvature(MLOTCost("paper", distance="squared", gamma=0.0), z, z_b, source, 1, points)
+    torch.testing.assert_close(squared, torch.ones(40, dtype=torch.float64))  # Hessian = I
+    norm = landscape_curvature(MLOTCost("paper", gamma=0.0), z, z_b, source, 1, points)
+    assert norm.abs().max() < 1e-9  # flat along the ray from z_1
+    # a finite-difference second derivative along one direction agrees with the Hessian's range
+    cost = MLOTCost("paper", distance="squared", gamma=0.5, tau=0.1)
+    curvature = landscape_curvature(cost, z, z_b, source, 1, points)
+    assert curvature.min() < 0  # the cosine terms are not convex
+    h, y, u = 1e-4, points[0], torch.tensor([0.6, 0.8], dtype=torch.float64)
+    values = cost_landscape(cost, z, z_b, source, 1, torch.stack([y - h * u, y, y + h * u]))
+    assert (values[0] - 2 * values[1] + values[2]) / h**2 >= curvature[0] - 1e-3
 
 
 def test_linear_probe_separable_and_random():

@@ -87,6 +87,17 @@ def test_missing_weights_give_the_clear_message(tmp_path, monkeypatch):
         metrics.niqe(np.zeros((96, 96, 3), np.uint8))
 
 
+def test_missing_weights_lists_what_each_metric_still_needs(tmp_path, monkeypatch):
+    monkeypatch.setenv("BARYIR_WEIGHTS", str(tmp_path))
+    missing = metrics.missing_weights()
+    assert missing["LPIPS"] == [tmp_path / metrics.LPIPS_ALEX_FILE, tmp_path / metrics.LPIPS_LINEAR_FILE]
+    (tmp_path / metrics.NIQE_FILE).write_bytes(b"")
+    (tmp_path / metrics.LPIPS_ALEX_FILE).write_bytes(b"")
+    missing = metrics.missing_weights()
+    assert missing["NIQE"] == [] and missing["LPIPS"] == [tmp_path / metrics.LPIPS_LINEAR_FILE]
+    assert missing["FID"] == [tmp_path / "checkpoints" / metrics.FID_INCEPTION_FILE]
+
+
 def test_lpips_with_given_weights_is_a_distance():
     """Random (not pretrained) weights: checks the plumbing, not the calibration."""
     torch.manual_seed(0)

@@ -30,7 +30,7 @@ from baryir.models import (
 # Counted from this implementation; `reference` equals the released code's count of
 # the modules its forward pass uses (53,549,774; 53,765,070 with six unused convs).
 PINNED_COUNTS = {"reference": 53_549_774, "paper-light": 39_474_238, "tiny": 494_582}
-# Released potentials at patch 128 (ANCHORS.md 4: 30.4 M for K = 3, 50.6 M for K = 5).
+# Released potentials at patch 128 (counted from the released layer sizes: 30.4 M for K = 3, 50.6 M for K = 5).
 PINNED_REFERENCE_POTENTIALS = {3: 30_380_931, 5: 50_634_885}
 
 

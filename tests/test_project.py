@@ -170,3 +170,43 @@ def test_every_notebook_is_in_the_readme_and_uses_python3_kernel():
         assert path.name in readme, f"{path.name} is not listed in the README"
         meta = json.loads(path.read_text())["metadata"]
         assert meta["kernelspec"]["name"] == "python3", f"{path.name}: kernelspec must be python3 (nbval)"
+
+
+def _tracked_text_files() -> list[Path]:
+    """Files under version control (all files outside .git when git is unavailable)."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+        paths = [ROOT / name for name in listed.decode().split("\0") if name]
+    except (OSError, subprocess.CalledProcessError):
+        paths = [p for p in ROOT.rglob("*") if ".git" not in p.parts]
+    return [p for p in paths if p.is_file() and p.suffix not in {".png", ".jpg", ".jpeg", ".pt", ".npz"}]
+
+
+# Built from pieces so that this file does not match itself.
+UNFOLLOWABLE = re.compile("|".join([r"DESIGN" + r"\.md", r"ANCHORS" + r"\.md", r"\b[Ii]ssue" + r" #?\d+",
+                                    r"performance" + r" issue"]))
+
+
+def test_no_file_points_to_documents_or_work_items_a_reader_cannot_follow():
+    hits = []
+    for path in _tracked_text_files():
+        text = path.read_text(errors="ignore")
+        for number, line in enumerate(text.splitlines(), 1):
+            if UNFOLLOWABLE.search(line):
+                hits.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
+    assert not hits, "cite the paper, a public repository or a URL instead:\n" + "\n".join(hits)
+
+
+def test_widget_cells_are_committed_without_output():
+    """A code host shows a widget's output as raw `interactive(children=...` text: commit none."""
+    import json
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                text = "".join(data.get("text/plain", ""))
+                assert "application/vnd.jupyter.widget-view+json" not in data and not text.startswith("interactive("), \
+                    f"{path.name}, cell {index}: clear the widget's output before committing"

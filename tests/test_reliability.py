@@ -1,4 +1,4 @@
-"""Faults and bad inputs that other test files do not cover (issue 8).
+"""Faults and bad inputs that other test files do not cover.
 
 * A training process killed with SIGKILL in the middle of an iteration, or in the
   middle of writing a checkpoint, resumes from ``last.pt`` to exactly the weights of

@@ -235,7 +235,7 @@ def test_bw2_uvp_of_the_truth_is_zero():
     z = (z - z.mean(axis=0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T
     exact_moments = z @ toy._sqrtm_psd(bench.bary_cov)  # sample mean 0, sample covariance S
     assert toy.bw2_uvp(exact_moments, bench.bary_mean, bench.bary_cov) == pytest.approx(0.0, abs=1e-9)
-    # i.i.d. samples of the barycenter score only the sampling error (ANCHORS: ~0.002 % at 100k)
+    # i.i.d. samples of the barycenter score only the sampling error (about 0.002 % at 100k, measured)
     assert toy.bw2_uvp(bench.sample_barycenter(100_000, 1), bench.bary_mean, bench.bary_cov) < 0.02
     average_cov = np.einsum("k,kij->ij", bench.weights, bench.covs)
     trivial = toy.bures_wasserstein_squared(np.zeros(3), average_cov, np.zeros(3), bench.bary_cov)
@@ -278,3 +278,19 @@ def test_check_weights_rejects_bad_weights(weights, n_sources, message):
 def test_check_weights_returns_normalised_floats():
     w = toy.check_weights([1 / 3, 1 / 3, 1 / 3 + 5e-7])
     assert w.dtype == float and w.sum() == pytest.approx(1.0, abs=1e-15)
+
+
+def test_assign_to_support_is_the_optimal_permutation():
+    rng = np.random.default_rng(3)
+    cloud = rng.normal(size=(40, 3))
+    order = rng.permutation(40)
+    support = cloud[order] + 0.01 * rng.normal(size=(40, 3))  # a small move: the identity matching is optimal
+    images = toy.assign_to_support(cloud, support)
+    assert sorted(images) == list(range(40))
+    np.testing.assert_array_equal(order[images], np.arange(40))
+    far = rng.normal(size=(40, 3)) + 2.0
+    images = toy.assign_to_support(cloud, far)
+    cost = np.mean(np.sum((cloud - far[images]) ** 2, axis=1))
+    assert cost == pytest.approx(toy.w2_squared(cloud, far))
+    with pytest.raises(ValueError, match="same number"):
+        toy.assign_to_support(cloud, far[:10])

@@ -5,6 +5,8 @@
     baryir data check ROOT [--benchmark aio3|aio5|demo] [--splits train,test,val]
                            [--images] [--patch-size P]
     baryir data demo OUT [--seed S] [--size N]
+    baryir data val ROOT [--benchmark aio3|aio5|demo] [--per-set N] [--seed S] [--dry-run]
+    baryir data val ROOT --undo
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 
 from baryir.data.demo import SHIPPED_SIDE, build_demo_benchmark
 from baryir.data.layout import BENCHMARKS, SPLIT_FOLDERS, scan_layout
+from baryir.data.validation import make_validation_split, undo_validation_split
 from baryir.errors import ConfigError
 
 
@@ -46,6 +49,24 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_val(args: argparse.Namespace) -> int:
+    """Move training pairs into ``ROOT/Val/`` (or undo that), printing what moves."""
+    if args.undo:
+        moved = undo_validation_split(args.root)
+        print(f"moved {moved} file(s) back from {args.root}/Val to the training folders")
+        return 0
+    moves = make_validation_split(args.root, args.benchmark, args.per_set, args.seed, args.dry_run)
+    verb = "would move" if args.dry_run else "moved"
+    for source, destination in moves[:args.show]:
+        print(f"{verb} {source} -> {destination}")
+    if len(moves) > args.show:
+        print(f"... and {len(moves) - args.show} more")
+    print(f"{verb} {len(moves)} file(s) into {args.root}/Val; check with: baryir data check {args.root} "
+          f"--benchmark {args.benchmark} --splits train,val,test" + ("" if args.dry_run else
+                                                                    f"; undo with: baryir data val {args.root} --undo"))
+    return 0
+
+
 def register(subparsers) -> None:
     """Add the ``data`` command with its ``check`` and ``demo`` sub-commands."""
     parser = subparsers.add_parser("data", help="check benchmark folders or build the demo benchmark",
@@ -68,4 +89,14 @@ def register(subparsers) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--size", type=int, default=128, help=f"image side, 16-{SHIPPED_SIDE} (default 128)")
     demo.set_defaults(func=run_demo)
+
+    val = actions.add_parser("val", help="move a few training pairs per task into ROOT/Val/ (validation split)")
+    val.add_argument("root", help="benchmark root holding Train/")
+    val.add_argument("--benchmark", choices=sorted(BENCHMARKS), default="aio3")
+    val.add_argument("--per-set", type=int, default=10, help="clean images moved per task (default 10)")
+    val.add_argument("--seed", type=int, default=0, help="seed of the random choice (default 0)")
+    val.add_argument("--dry-run", action="store_true", help="print the moves without making them")
+    val.add_argument("--undo", action="store_true", help="move the files of an earlier split back")
+    val.add_argument("--show", type=int, default=5, help="how many moves to print (default 5)")
+    val.set_defaults(func=run_val)
 

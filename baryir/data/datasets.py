@@ -1,6 +1,7 @@
 """Training and test datasets of the all-in-one benchmarks (aio3, aio5) and the demo.
 
-Training (:class:`AllInOneTrainDataset`), as in the released code (DESIGN.md section 3):
+Training (:class:`AllInOneTrainDataset`), as in the authors' released code
+(``xl-tang3/BaryIR`` on GitHub):
 
 1. every file of a task is repeated ``oversample[task]`` times per epoch (3-task: noise
    x5 per sigma, rain x360, haze x1; 5-task: noise x15, rain x360, haze x1, blur x35,

@@ -10,7 +10,7 @@ and parameters always give the same output.
 kind       model                                                                  parameters (default range)
 ========== ====================================================================== ==========================
 noise      ``clip(x + N(0, sigma^2), 0, 255)`` truncated to uint8 (the benchmark  ``sigma`` (no default
-           convention of BSD68 / CBSD68; ANCHORS.md section 5)                    range; 25 if omitted)
+           convention of BSD68 / CBSD68, as in PromptIR's test code)              range; 25 if omitted)
 rain       screen blend ``1 - (1 - x)(1 - a S)`` of a streak layer ``S``: sparse  ``density`` 0.002-0.01,
            random seeds smeared along a line of ``length`` px at ``angle``        ``length`` 8-24 px,
            degrees from vertical                                                  ``angle`` -25..25 deg,

@@ -1,8 +1,8 @@
 """Reading and writing 8-bit RGB images, and converting them to and from tensors.
 
 Every image in the package is handled as a ``uint8`` array of shape ``(H, W, 3)``
-(the convention of the benchmarks and of the PSNR/SSIM protocol, ANCHORS.md
-section 5). :func:`read_image` normalises what is on disk to that form:
+(the convention of the benchmarks and of the PSNR/SSIM protocol of PromptIR and
+the released BaryIR code). :func:`read_image` normalises what is on disk to that form:
 
 - grayscale (``L``, ``1``, 16-bit ``I;16``/``I``) is repeated into three channels;
 - 16-bit data keep their high byte, ``v >> 8`` (this is what Pillow does for 16-bit RGB

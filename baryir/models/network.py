@@ -1,4 +1,4 @@
-"""The BaryIR restoration network (paper Fig. 2, section 4; released layout in DESIGN.md 3).
+"""The BaryIR restoration network (paper Fig. 2, section 4; layout of the released code).
 
 Data flow for an image ``x`` of shape ``(N, 3, H, W)`` (``H, W`` padded to a
 multiple of 8; ``C = 8 * dim`` latent channels; levels 1-4 at ``H``, ``H/2``,
