@@ -2,7 +2,7 @@
 # Start (or continue) a long BaryIR training run that survives a closed terminal.
 #
 #   bash scripts/train_long.sh CONFIG RUN_DIR [section.key=value ...]
-#   GPUS=4 bash scripts/train_long.sh configs/aio3.yaml runs/aio3 data.root=/data/aio3
+#   GPUS=4 bash scripts/train_long.sh aio3 runs/aio3 data.root=/data/aio3
 #
 # Continues from RUN_DIR/last.pt when it exists (keep the same CONFIG), else starts a
 # new run. Writes RUN_DIR/train.log (watch it with `tail -f RUN_DIR/train.log`) and
@@ -10,7 +10,7 @@
 # adds the released multi-GPU script's cost.gamma=0.02 (pass cost.gamma=... to change it).
 #
 # In tmux instead of nohup (reattach after logging out):
-#   tmux new -s baryir 'bash scripts/train_long.sh configs/aio3.yaml runs/aio3; bash'
+#   tmux new -s baryir 'bash scripts/train_long.sh aio3 runs/aio3; bash'
 #   detach: Ctrl-b d   reattach: tmux attach -t baryir
 set -euo pipefail
 
