@@ -517,4 +517,106 @@ def plot_network_diagram(shapes, title=None, width=11.0):
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=10)
+
+
+# --- 05/06: trained models -----------------------------------------------------
+
+GRADIENT_GROUPS = (("encoder", "encoder"), ("map", "barycenter map T"), ("decoder", "decoder"))
+
+
+def plot_gradient_norms(history, groups=GRADIENT_GROUPS, axes=None, size=3.2, smooth=1):
+    """Gradient norms of the L1 term and of the barycenter terms on each parameter group.
+
+    Parameters
+    ----------
+    history : list of dict
+        Records of :func:`baryir.train.train` with ``grad_l1_<group>`` and
+        ``grad_bary_<group>`` (:data:`baryir.train.GRADIENT_FIELDS`); records without
+        them are skipped.
+    groups : sequence of (key, title)
+        Parameter groups, one panel each.
+    axes : sequence of matplotlib Axes, optional
+    size : float
+        Panel width in inches (when axes are created; the figure is capped at 10 inches).
+    smooth : int
+        Trailing moving average over this many records (1: raw values).
+
+    Notes
+    -----
+    The y axis is logarithmic. A term whose norm is zero in every record (no path from
+    that term to the group, e.g. the barycenter terms and the decoder) is not drawn;
+    the panel says so instead.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, len(groups), figsize=(min(10, size * len(groups)), 2.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    terms = (("l1", "L1 term"), ("bary", "barycenter terms"))
+    for ax, (group, title) in zip(axes, groups):
+        for color, (term, label) in enumerate(terms):
+            key = f"grad_{term}_{group}"
+            points = [(r["step"], r[key]) for r in history if r.get(key) is not None]
+            if not points:
+                continue
+            steps, values = (np.asarray(v, dtype=float) for v in zip(*points))
+            if not np.any(values > 0):
+                ax.text(0.5, 0.08 + 0.1 * color, f"{label}: 0 (no path)", transform=ax.transAxes,
+                        ha="center", fontsize=7, color=f"C{color}")
+                continue
+            window = max(1, min(smooth, len(values)))
+            averaged = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1:], np.maximum(averaged, np.finfo(float).tiny), lw=1.2,
+                    color=f"C{color}", label=label)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("gradient L2 norm", fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig = axes[0].figure
+    fig.tight_layout()
+    return fig
+
+
+def plot_restoration_errors(rows, size=1.6, cmap="magma"):
+    """Per row: degraded / restored / clean images and the |error| maps of both inputs.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Each with ``"task"``, ``"degraded"``, ``"restored"``, ``"clean"`` (uint8
+        (H, W, 3) arrays of one shape) and ``"psnr_in"``, ``"psnr_out"`` (dB).
+    size : float
+        Side of one panel in inches (the figure is capped at 10 inches wide).
+    cmap : str
+        Colour map of the error maps.
+
+    Notes
+    -----
+    The error maps are the mean over channels of ``|image - clean|`` in 8-bit units,
+    drawn on one colour scale per row (0 to the 99th percentile of the degraded
+    input's error), so the two maps of a row compare directly.
+    """
+    n_cols = 5
+    scale = min(1.0, 10 / (n_cols * size))
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(n_cols * size * scale, len(rows) * size * scale),
+                             squeeze=False)
+    for ax_row, row in zip(axes, rows):
+        clean = np.asarray(row["clean"], dtype=np.float64)
+        errors = [np.abs(np.asarray(row[key], dtype=np.float64) - clean).mean(axis=-1) for key in ("degraded", "restored")]
+        vmax = max(float(np.percentile(errors[0], 99)), 1.0)
+        panels = (
+            (row["degraded"], f"{row['task']}: input {row['psnr_in']:.1f} dB"),
+            (row["restored"], f"restored {row['psnr_out']:.1f} dB"),
+            (row["clean"], "clean"),
+            (errors[0], "|input - clean|"),
+            (errors[1], "|restored - clean|"),
+        )
+        for ax, (image, title) in zip(ax_row, panels):
+            if image.ndim == 2:
+                ax.imshow(image, cmap=cmap, vmin=0.0, vmax=vmax)
+            else:
+                ax.imshow(image)
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    fig.tight_layout()
     return fig

@@ -1,0 +1,50 @@
+"""The figures of notebooks 05 and 06: gradient norms and restoration error maps."""
+
+import matplotlib.pyplot as plt  # the Agg backend: MPLBACKEND in conftest.py
+import numpy as np
+
+from baryir.plotting import plot_gradient_norms, plot_restoration_errors
+from baryir.train import GRADIENT_FIELDS
+
+
+def _rows(n=2, side=16):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        clean = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        degraded = np.clip(clean.astype(int) + 40, 0, 255).astype(np.uint8)
+        restored = np.clip(clean.astype(int) + 5, 0, 255).astype(np.uint8)
+        rows.append({"task": f"set{i}", "degraded": degraded, "restored": restored, "clean": clean,
+                     "psnr_in": 16.0, "psnr_out": 30.0})
+    return rows
+
+
+def test_restoration_errors_draws_error_maps_on_the_input_scale():
+    rows = _rows()
+    fig = plot_restoration_errors(rows)
+    axes = np.array(fig.axes).reshape(len(rows), 5)
+    assert [ax.get_title() for ax in axes[0]] == [
+        "set0: input 16.0 dB", "restored 30.0 dB", "clean", "|input - clean|", "|restored - clean|"]
+    clean = rows[0]["clean"].astype(float)
+    for col, key in ((3, "degraded"), (4, "restored")):
+        image = axes[0, col].get_images()[0]
+        expected = np.abs(rows[0][key].astype(float) - clean).mean(axis=-1)
+        np.testing.assert_allclose(image.get_array(), expected)
+        assert image.get_clim() == axes[0, 3].get_images()[0].get_clim()  # one scale per row
+    vmax = axes[0, 3].get_images()[0].get_clim()[1]
+    assert vmax == np.percentile(np.abs(rows[0]["degraded"].astype(float) - clean).mean(axis=-1), 99)
+    plt.close(fig)
+
+
+def test_gradient_norms_one_panel_per_group_and_zero_terms_named():
+    history = [{"step": s, **{field: 0.0 if field == "grad_bary_decoder" else float(s) for field in GRADIENT_FIELDS}}
+               for s in (10, 20, 30)]
+    history.append({"step": 40, "loss": 1.0})  # a record without gradient norms is skipped
+    fig = plot_gradient_norms(history, smooth=2)
+    assert [ax.get_title() for ax in fig.axes] == ["encoder", "barycenter map T", "decoder"]
+    encoder, _, decoder = fig.axes
+    assert len(encoder.get_lines()) == 2
+    np.testing.assert_allclose(encoder.get_lines()[0].get_xydata(), [[20, 15], [30, 25]])  # moving average
+    assert len(decoder.get_lines()) == 1  # the zero barycenter norm is not drawn on a log axis ...
+    assert any("no path" in text.get_text() for text in decoder.texts)  # ... but named
+    plt.close(fig)
