@@ -578,7 +578,7 @@ def plot_gradient_norms(history, groups=GRADIENT_GROUPS, axes=None, size=3.2, sm
 
 
 def plot_restoration_errors(rows, size=1.6, cmap="magma"):
-    """Per row: degraded / restored / clean images and the |error| maps of both inputs.
+    """Per row: degraded / restored / clean images and the absolute-error maps of both inputs.
 
     Parameters
     ----------

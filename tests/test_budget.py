@@ -1,6 +1,5 @@
 """Counted cost of a training run without a GPU (baryir.budget)."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,8 +12,6 @@ from baryir.data.demo import build_demo_benchmark, demo_counts
 from baryir.data.layout import BENCHMARKS
 from baryir.errors import ConfigError
 from baryir.models import build_model
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_released_network_counts_106_gflops_per_128px_image():
@@ -81,7 +78,7 @@ def test_iterations_per_epoch_follow_the_distributed_sampler():
 
 
 def test_estimate_of_the_paper_size_run():
-    config = load_config(CONFIGS / "aio3.yaml")
+    config = load_config("aio3")
     run = budget.estimate_run(config)
     assert run.iterations == 56 * 73_765
     assert run.flops_per_iteration == budget.iteration_flops("reference", 128, 3, "second")

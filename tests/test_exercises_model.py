@@ -1,7 +1,6 @@
 """The exercise checks of notebooks 03, 04 and 07 accept a right answer and reject a wrong one."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from baryir.data.validation import make_validation_split
 from baryir.exercises import mlot, network, runbook
 from baryir.models import DECODE_FROM
 
-AIO3 = Path(__file__).resolve().parents[1] / "configs" / "aio3.yaml"
+AIO3 = "aio3"  # the packaged config
 
 # --- notebook 03 -------------------------------------------------------------------------
 

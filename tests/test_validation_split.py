@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from baryir.cli import main
-from baryir.data.demo import build_demo_benchmark
+from baryir.data.demo import DEMO_PHOTOS, build_demo_benchmark
 from baryir.data.layout import TASKS, check_layout, list_pairs
 from baryir.data.validation import (
     MANIFEST,
@@ -68,7 +68,7 @@ def test_refuses_to_overwrite_or_empty_a_task(root):
         make_validation_split(root, "demo", per_set=1)
     undo_validation_split(root)
     with pytest.raises(DatasetLayoutError, match="lower --per-set"):
-        make_validation_split(root, "demo", per_set=8)
+        make_validation_split(root, "demo", per_set=sum(p.split == "train" for p in DEMO_PHOTOS))
     with pytest.raises(DatasetLayoutError, match="no validation split"):
         undo_validation_split(root)
 
