@@ -1,0 +1,1 @@
+"""Checks for the notebooks' exercises: each function says whether a learner's answer is right."""
