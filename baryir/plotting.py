@@ -23,6 +23,8 @@ def _axes(ax, figsize=(4, 4)):
 def plot_clouds(clouds, labels=None, ax=None, title=None, size=4, alpha=0.5):
     """Scatter 2-D point clouds, one colour each.
 
+    The legend sits outside the axes, on the right, so it never covers a cloud.
+
     Parameters
     ----------
     clouds : list of arrays, shapes (n_k, 2)
@@ -35,10 +37,11 @@ def plot_clouds(clouds, labels=None, ax=None, title=None, size=4, alpha=0.5):
         cloud = np.asarray(cloud)
         ax.scatter(cloud[:, 0], cloud[:, 1], s=size, alpha=alpha, label=label)
     if any(label is not None for label in labels):
-        ax.legend(fontsize=8, markerscale=3, loc="upper right")
+        ax.legend(markerscale=3, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_aspect("equal")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return fig
 
 
@@ -66,10 +69,11 @@ def plot_transport_plan(x, y, plan, ax=None, title=None, max_lines=500):
     ax.add_collection(LineCollection(segments, colors=colors, linewidths=0.8))
     ax.scatter(x[:, 0], x[:, 1], s=12, label="source x")
     ax.scatter(y[:, 0], y[:, 1], s=12, marker="s", label="target y")
-    ax.legend(fontsize=8)
+    ax.legend(loc="best")
     ax.set_aspect("equal")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return fig
 
 
@@ -99,16 +103,30 @@ def plot_map_arrows(x, y, ax=None, title=None, max_arrows=150, color="C0", label
               scale=1, width=0.004, color=color, alpha=0.7, label=label)
     ax.scatter(x[:, 0], x[:, 1], s=3, color=color)
     ax.set_aspect("equal")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return fig
 
 
-def plot_solver_history(history, optimal_value=None, axes=None, size=3.2):
+def plot_solver_history(history, optimal_value=None, axes=None, size=3.2, penalty_weight=None):
     """Training curves of :meth:`baryir.barycenter.BarycenterSolver.fit`.
 
     Three panels: the objective F (with ``L*`` when given), the RMS congruence residual
     (log scale), and the duality-gap estimates when the history has them.
+
+    Parameters
+    ----------
+    history : dict of lists
+    optimal_value : float, optional
+        The exact ``L*``, drawn as a dashed line.
+    axes : sequence of 3 matplotlib Axes, optional
+    size : float
+        Panel side in inches (when axes are created).
+    penalty_weight : float, optional
+        The congruence penalty's weight w: draws ``L* + 1/(2w)`` on the objective panel
+        and ``1/(2w)`` on the residual panel, where the penalty makes them settle
+        (the offset of :class:`baryir.barycenter.BarycenterSolver`).
     """
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(3 * size, size))
@@ -116,18 +134,24 @@ def plot_solver_history(history, optimal_value=None, axes=None, size=3.2):
     axes[0].plot(history["step"], history["F"], lw=1, label="F (eq. 9)")
     if optimal_value is not None:
         axes[0].axhline(optimal_value, color="k", ls="--", lw=1, label="exact L*")
-    axes[0].set_title("objective", fontsize=10)
-    axes[0].legend(fontsize=8)
-    axes[1].semilogy(history["step"], np.maximum(history["residual"], 1e-12), lw=1)
-    axes[1].set_title(r"RMS residual $\sum_k \lambda_k f_k(T(z))$", fontsize=10)
+        if penalty_weight:
+            axes[0].axhline(optimal_value + 1 / (2 * penalty_weight), color="C3", ls=":", lw=1.5,
+                            label="L* + 1/(2w)")
+    axes[0].set(title="objective", ylabel="F")
+    axes[0].legend(loc="lower right")
+    axes[1].semilogy(history["step"], np.maximum(history["residual"], 1e-12), lw=1, label="RMS residual")
+    if penalty_weight:
+        axes[1].axhline(1 / (2 * penalty_weight), color="C3", ls=":", lw=1.5, label="1/(2w)")
+        axes[1].legend(loc="lower right")
+    axes[1].set_title(r"residual $\sum_k \lambda_k f_k(T(z))$")
     if "gap_step" in history:
         gaps = {"inner E1": history["gap_inner"], "outer E2": np.abs(history["gap_outer"])}
         for name, values in gaps.items():
             axes[2].semilogy(history["gap_step"], np.maximum(values, 1e-8), "o-", ms=3, label=name)
-        axes[2].legend(fontsize=8)
-    axes[2].set_title("duality-gap estimates (eq. 10-11)", fontsize=10)
+        axes[2].legend()
+    axes[2].set_title("duality-gap estimates (eq. 10-11)")
     for ax in axes:
-        ax.set_xlabel("outer step", fontsize=9)
+        ax.set_xlabel("outer step")
     fig.tight_layout()
     return fig
 
