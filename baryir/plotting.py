@@ -45,13 +45,13 @@ def plot_clouds(clouds, labels=None, ax=None, title=None, size=4, alpha=0.5):
     return fig
 
 
-def plot_transport_plan(x, y, plan, ax=None, title=None, max_lines=500):
+def plot_transport_plan(x, y, plan, ax=None, title=None, max_lines=500, legend=True):
     """Draw a discrete transport plan between 2-D clouds x (n, 2) and y (m, 2).
 
     Each of the ``max_lines`` heaviest entries of ``plan`` (n, m) is a segment x_i -> y_j
     whose opacity is its mass relative to the largest mass a point can send or receive
     (so a deterministic plan is opaque and a diffuse one faint); entries below 1 % of
-    that are not drawn.
+    that are not drawn. ``legend=False`` omits the legend (for small multiples).
     """
     from matplotlib.collections import LineCollection
 
@@ -69,7 +69,8 @@ def plot_transport_plan(x, y, plan, ax=None, title=None, max_lines=500):
     ax.add_collection(LineCollection(segments, colors=colors, linewidths=0.8))
     ax.scatter(x[:, 0], x[:, 1], s=12, label="source x")
     ax.scatter(y[:, 0], y[:, 1], s=12, marker="s", label="target y")
-    ax.legend(loc="best")
+    if legend:
+        ax.legend(loc="best")
     ax.set_aspect("equal")
     ax.set(xlabel="$x_1$", ylabel="$x_2$")
     if title:
@@ -408,4 +409,135 @@ def plot_embeddings(panels, label_names, size=3.2):
         ax.set_yticks([])
     axes[0][-1].legend(fontsize=7, loc="best")
     fig.tight_layout()
+    return fig
+
+
+# --- style shared by all notebooks ----------------------------------------------
+
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "figure.titlesize": 11,
+    "legend.framealpha": 0.9,
+    "image.cmap": "viridis",
+}
+
+
+def use_style() -> None:
+    """Set the figure style of every notebook: >= 100 dpi on screen and readable fonts.
+
+    Call it once, right after the imports (after ``%matplotlib inline``): it updates
+    ``matplotlib.rcParams`` with :data:`STYLE`.
+    """
+    plt.rcParams.update(STYLE)
+
+
+# --- 01: entropic plans ------------------------------------------------------------
+
+
+def plot_plan_matrix(plan, ax=None, title=None, floor=1e-5, vmax=None, colorbar=True):
+    """Show a transport plan (n, m) as an image on a logarithmic colour scale.
+
+    A log scale keeps both a sparse exact plan and a diffuse entropic one visible;
+    entries below ``floor`` (including exact zeros) are drawn white.
+
+    Parameters
+    ----------
+    plan : array, shape (n, m)
+    floor : float
+        Smallest mass shown.
+    vmax : float, optional
+        Mass at the top of the colour scale (default: the plan's largest entry); give
+        several panels the same value to compare them on one scale.
+    colorbar : bool
+        Add a colorbar labelled with the mass ``pi_ij``.
+    """
+    from matplotlib.colors import LogNorm
+
+    fig, ax = _axes(ax)
+    plan = np.asarray(plan, dtype=float)
+    cmap = plt.get_cmap("magma_r").with_extremes(under="white")
+    image = ax.imshow(np.where(plan >= floor, plan, floor / 2), cmap=cmap,
+                      norm=LogNorm(vmin=floor, vmax=max(plan.max() if vmax is None else vmax, 2 * floor)))
+    ax.set(xlabel="target j", ylabel="source i")
+    if colorbar:
+        fig.colorbar(image, ax=ax, shrink=0.8, label=r"mass $\pi_{ij}$")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+# --- 02: weights and potentials ------------------------------------------------------
+
+
+def plot_weighted_barycenter(means, covs, weights, bary_mean, bary_cov, ax=None, samples=None, title=None,
+                             legend=True):
+    """Gaussian sources and their barycenter as 2-std ellipses, with the weights.
+
+    Each source ellipse is drawn with a line width that grows with its weight
+    ``lambda_k`` and a dot at its mean; the barycenter is the thick black ellipse, its
+    mean a black cross (it lies at ``sum_k lambda_k m_k``).
+
+    Parameters
+    ----------
+    means : array, shape (K, 2)
+    covs : array, shape (K, 2, 2)
+    weights : array, shape (K,)
+    bary_mean : array, shape (2,)
+    bary_cov : array, shape (2, 2)
+    samples : array, shape (n, 2), optional
+        Points to scatter under the ellipses (e.g. a solver's pushforward samples).
+    legend : bool
+        Draw the legend (outside the axes, on the right).
+    """
+    fig, ax = _axes(ax)
+    if samples is not None:
+        samples = np.asarray(samples)
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, color="0.45", label="samples")
+    for k, (mean, cov, weight) in enumerate(zip(means, covs, weights)):
+        plot_gaussian_ellipse(mean, cov, ax=ax, color=f"C{k}", lw=0.8 + 4 * weight, label=f"$P_{k + 1}$")
+        ax.plot(*mean, "o", color=f"C{k}", ms=4)
+    plot_gaussian_ellipse(bary_mean, bary_cov, ax=ax, color="k", lw=2.2, label="exact barycenter")
+    ax.plot(*bary_mean, "kx", ms=8, mew=2)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_potential_contours(grid_x, grid_y, values, ax=None, true_values=None, points=None, title=None):
+    """Filled contours of a potential f(y) on a 2-D grid, with a colorbar.
+
+    Parameters
+    ----------
+    grid_x, grid_y : arrays, shapes (nx,), (ny,)
+    values : array, shape (ny, nx)
+        The potential at the grid nodes.
+    true_values : array, shape (ny, nx), optional
+        A reference potential, drawn as dashed black contour lines at the same levels.
+    points : array, shape (n, 2), optional
+        Points to overlay (e.g. where the source's samples land, T(z, k)).
+    """
+    fig, ax = _axes(ax)
+    levels = np.linspace(np.min(values), np.max(values), 13)
+    filled = ax.contourf(grid_x, grid_y, values, levels=levels, cmap="viridis")
+    fig.colorbar(filled, ax=ax, shrink=0.8, label="potential value")
+    if true_values is not None:
+        ax.contour(grid_x, grid_y, true_values, levels=levels, colors="k", linestyles="--", linewidths=0.8)
+    if points is not None:
+        points = np.asarray(points)
+        ax.scatter(points[:, 0], points[:, 1], s=2, color="white", alpha=0.5)
+    ax.set_aspect("equal")
+    ax.set(xlabel="$y_1$", ylabel="$y_2$")
+    if title:
+        ax.set_title(title)
     return fig
