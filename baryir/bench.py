@@ -7,9 +7,10 @@ benchmark is added by appending one entry.
 
 ``barycenter``
     Accuracy of :class:`baryir.barycenter.BarycenterSolver` against exact barycenters
-    (the benchmark of Korotin et al. and Kolesov et al.): a 2-D location-scatter family of a non-Gaussian base
-    (``toy2d``) and the Gaussian NOTB setting (K = 3, lambda = (1/4, 1/4, 1/2)) in
-    several dimensions (``gaussian``). Writes a JSON report with ``--json``.
+    (the location-scatter benchmark of Korotin et al., 2021 and Kolesov et al., 2024):
+    a 2-D location-scatter family of a non-Gaussian base (``toy2d``) and the Gaussian
+    NOTB setting (K = 3, lambda = (1/4, 1/4, 1/2)) in several dimensions
+    (``gaussian``). Writes a JSON report with ``--json``.
 ``restoration``
     A shipped pretrained model against the degraded input and the classical methods
     on the demo test sets and the unseen noise levels (:mod:`baryir.restoration_bench`).
@@ -87,9 +88,21 @@ def solver_config(dim: int, map_kind: str = "conditioned", seed: int = 0) -> Sol
     return SolverConfig(dim=dim, weights=NOTB_WEIGHTS, map_kind=map_kind, seed=seed)
 
 
-def source_sampler(problem: toy.LocationScatterBenchmark) -> Callable:
-    """Adapt a :class:`toy.LocationScatterBenchmark` to the solver's sampler interface."""
-    return lambda n, rng: [problem.sample_source(k, n, rng) for k in range(problem.n_sources)]
+def source_sampler(problem: toy.LocationScatterBenchmark, shifts=None) -> Callable:
+    """Adapt a :class:`toy.LocationScatterBenchmark` to the solver's sampler interface.
+
+    Parameters
+    ----------
+    problem : toy.LocationScatterBenchmark
+    shifts : array-like, shape (K, d), optional
+        Move source k by ``shifts[k]`` (its barycenter moves to ``sum_k lambda_k shifts[k]``).
+    """
+    if shifts is None:
+        return lambda n, rng: [problem.sample_source(k, n, rng) for k in range(problem.n_sources)]
+    shifts = np.asarray(shifts, dtype=float)
+    if shifts.shape != (problem.n_sources, problem.dim):
+        raise ValueError(f"shifts must have shape ({problem.n_sources}, {problem.dim}), got {shifts.shape}")
+    return lambda n, rng: [problem.sample_source(k, n, rng) + shifts[k] for k in range(problem.n_sources)]
 
 
 def optimal_dual_value(problem: toy.LocationScatterBenchmark) -> float:

@@ -23,6 +23,8 @@ def _axes(ax, figsize=(4, 4)):
 def plot_clouds(clouds, labels=None, ax=None, title=None, size=4, alpha=0.5):
     """Scatter 2-D point clouds, one colour each.
 
+    The legend sits outside the axes, on the right, so it never covers a cloud.
+
     Parameters
     ----------
     clouds : list of arrays, shapes (n_k, 2)
@@ -35,20 +37,21 @@ def plot_clouds(clouds, labels=None, ax=None, title=None, size=4, alpha=0.5):
         cloud = np.asarray(cloud)
         ax.scatter(cloud[:, 0], cloud[:, 1], s=size, alpha=alpha, label=label)
     if any(label is not None for label in labels):
-        ax.legend(fontsize=8, markerscale=3, loc="upper right")
+        ax.legend(markerscale=3, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_aspect("equal")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return fig
 
 
-def plot_transport_plan(x, y, plan, ax=None, title=None, max_lines=500):
+def plot_transport_plan(x, y, plan, ax=None, title=None, max_lines=500, legend=True):
     """Draw a discrete transport plan between 2-D clouds x (n, 2) and y (m, 2).
 
     Each of the ``max_lines`` heaviest entries of ``plan`` (n, m) is a segment x_i -> y_j
     whose opacity is its mass relative to the largest mass a point can send or receive
     (so a deterministic plan is opaque and a diffuse one faint); entries below 1 % of
-    that are not drawn.
+    that are not drawn. ``legend=False`` omits the legend (for small multiples).
     """
     from matplotlib.collections import LineCollection
 
@@ -66,10 +69,12 @@ def plot_transport_plan(x, y, plan, ax=None, title=None, max_lines=500):
     ax.add_collection(LineCollection(segments, colors=colors, linewidths=0.8))
     ax.scatter(x[:, 0], x[:, 1], s=12, label="source x")
     ax.scatter(y[:, 0], y[:, 1], s=12, marker="s", label="target y")
-    ax.legend(fontsize=8)
+    if legend:
+        ax.legend(loc="best")
     ax.set_aspect("equal")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return fig
 
 
@@ -99,16 +104,30 @@ def plot_map_arrows(x, y, ax=None, title=None, max_arrows=150, color="C0", label
               scale=1, width=0.004, color=color, alpha=0.7, label=label)
     ax.scatter(x[:, 0], x[:, 1], s=3, color=color)
     ax.set_aspect("equal")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return fig
 
 
-def plot_solver_history(history, optimal_value=None, axes=None, size=3.2):
+def plot_solver_history(history, optimal_value=None, axes=None, size=3.2, penalty_weight=None):
     """Training curves of :meth:`baryir.barycenter.BarycenterSolver.fit`.
 
     Three panels: the objective F (with ``L*`` when given), the RMS congruence residual
     (log scale), and the duality-gap estimates when the history has them.
+
+    Parameters
+    ----------
+    history : dict of lists
+    optimal_value : float, optional
+        The exact ``L*``, drawn as a dashed line.
+    axes : sequence of 3 matplotlib Axes, optional
+    size : float
+        Panel side in inches (when axes are created).
+    penalty_weight : float, optional
+        The congruence penalty's weight w: draws ``L* + 1/(2w)`` on the objective panel
+        and ``1/(2w)`` on the residual panel, where the penalty makes them settle
+        (the offset of :class:`baryir.barycenter.BarycenterSolver`).
     """
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(3 * size, size))
@@ -116,18 +135,24 @@ def plot_solver_history(history, optimal_value=None, axes=None, size=3.2):
     axes[0].plot(history["step"], history["F"], lw=1, label="F (eq. 9)")
     if optimal_value is not None:
         axes[0].axhline(optimal_value, color="k", ls="--", lw=1, label="exact L*")
-    axes[0].set_title("objective", fontsize=10)
-    axes[0].legend(fontsize=8)
-    axes[1].semilogy(history["step"], np.maximum(history["residual"], 1e-12), lw=1)
-    axes[1].set_title(r"RMS residual $\sum_k \lambda_k f_k(T(z))$", fontsize=10)
+        if penalty_weight:
+            axes[0].axhline(optimal_value + 1 / (2 * penalty_weight), color="C3", ls=":", lw=1.5,
+                            label="L* + 1/(2w)")
+    axes[0].set(title="objective", ylabel="F")
+    axes[0].legend(loc="lower right")
+    axes[1].semilogy(history["step"], np.maximum(history["residual"], 1e-12), lw=1, label="RMS residual")
+    if penalty_weight:
+        axes[1].axhline(1 / (2 * penalty_weight), color="C3", ls=":", lw=1.5, label="1/(2w)")
+        axes[1].legend(loc="lower right")
+    axes[1].set_title(r"residual $\sum_k \lambda_k f_k(T(z))$")
     if "gap_step" in history:
         gaps = {"inner E1": history["gap_inner"], "outer E2": np.abs(history["gap_outer"])}
         for name, values in gaps.items():
             axes[2].semilogy(history["gap_step"], np.maximum(values, 1e-8), "o-", ms=3, label=name)
-        axes[2].legend(fontsize=8)
-    axes[2].set_title("duality-gap estimates (eq. 10-11)", fontsize=10)
+        axes[2].legend()
+    axes[2].set_title("duality-gap estimates (eq. 10-11)")
     for ax in axes:
-        ax.set_xlabel("outer step", fontsize=9)
+        ax.set_xlabel("outer step")
     fig.tight_layout()
     return fig
 
@@ -422,12 +447,6 @@ def show_jpeg(fig, quality: int = 85):
     display(Image(data=buffer.getvalue(), format="jpeg"))
 
 
-def use_style():
-    """Matplotlib defaults for every notebook: 110 dpi and readable font sizes."""
-    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "font.size": 9, "axes.titlesize": 9,
-                         "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8})
-
-
 # --- 04: the network diagram ------------------------------------------------------
 
 #: Stages of :func:`plot_network_diagram`: key -> (x, y, label, colour) on its canvas.
@@ -619,4 +638,134 @@ def plot_restoration_errors(rows, size=1.6, cmap="magma"):
             ax.set_title(title, fontsize=7)
             ax.axis("off")
     fig.tight_layout()
+
+
+# --- style shared by all notebooks ----------------------------------------------
+
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "figure.titlesize": 11,
+    "legend.framealpha": 0.9,
+    "image.cmap": "viridis",
+}
+
+
+def use_style() -> None:
+    """Set the figure style of every notebook: >= 100 dpi on screen and readable fonts.
+
+    Call it once, right after the imports (after ``%matplotlib inline``): it updates
+    ``matplotlib.rcParams`` with :data:`STYLE`.
+    """
+    plt.rcParams.update(STYLE)
+
+
+# --- 01: entropic plans ------------------------------------------------------------
+
+
+def plot_plan_matrix(plan, ax=None, title=None, floor=1e-5, vmax=None, colorbar=True):
+    """Show a transport plan (n, m) as an image on a logarithmic colour scale.
+
+    A log scale keeps both a sparse exact plan and a diffuse entropic one visible;
+    entries below ``floor`` (including exact zeros) are drawn white.
+
+    Parameters
+    ----------
+    plan : array, shape (n, m)
+    floor : float
+        Smallest mass shown.
+    vmax : float, optional
+        Mass at the top of the colour scale (default: the plan's largest entry); give
+        several panels the same value to compare them on one scale.
+    colorbar : bool
+        Add a colorbar labelled with the mass ``pi_ij``.
+    """
+    from matplotlib.colors import LogNorm
+
+    fig, ax = _axes(ax)
+    plan = np.asarray(plan, dtype=float)
+    cmap = plt.get_cmap("magma_r").with_extremes(under="white")
+    image = ax.imshow(np.where(plan >= floor, plan, floor / 2), cmap=cmap,
+                      norm=LogNorm(vmin=floor, vmax=max(plan.max() if vmax is None else vmax, 2 * floor)))
+    ax.set(xlabel="target j", ylabel="source i")
+    if colorbar:
+        fig.colorbar(image, ax=ax, shrink=0.8, label=r"mass $\pi_{ij}$")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+# --- 02: weights and potentials ------------------------------------------------------
+
+
+def plot_weighted_barycenter(means, covs, weights, bary_mean, bary_cov, ax=None, samples=None, title=None,
+                             legend=True):
+    """Gaussian sources and their barycenter as 2-std ellipses, with the weights.
+
+    Each source ellipse is drawn with a line width that grows with its weight
+    ``lambda_k`` and a dot at its mean; the barycenter is the thick black ellipse, its
+    mean a black cross (it lies at ``sum_k lambda_k m_k``).
+
+    Parameters
+    ----------
+    means : array, shape (K, 2)
+    covs : array, shape (K, 2, 2)
+    weights : array, shape (K,)
+    bary_mean : array, shape (2,)
+    bary_cov : array, shape (2, 2)
+    samples : array, shape (n, 2), optional
+        Points to scatter under the ellipses (e.g. a solver's pushforward samples).
+    legend : bool
+        Draw the legend (outside the axes, on the right).
+    """
+    fig, ax = _axes(ax)
+    if samples is not None:
+        samples = np.asarray(samples)
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, color="0.45", label="samples")
+    for k, (mean, cov, weight) in enumerate(zip(means, covs, weights)):
+        plot_gaussian_ellipse(mean, cov, ax=ax, color=f"C{k}", lw=0.8 + 4 * weight, label=f"$P_{k + 1}$")
+        ax.plot(*mean, "o", color=f"C{k}", ms=4)
+    plot_gaussian_ellipse(bary_mean, bary_cov, ax=ax, color="k", lw=2.2, label="exact barycenter")
+    ax.plot(*bary_mean, "kx", ms=8, mew=2)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    ax.set(xlabel="$x_1$", ylabel="$x_2$")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_potential_contours(grid_x, grid_y, values, ax=None, true_values=None, points=None, title=None):
+    """Filled contours of a potential f(y) on a 2-D grid, with a colorbar.
+
+    Parameters
+    ----------
+    grid_x, grid_y : arrays, shapes (nx,), (ny,)
+    values : array, shape (ny, nx)
+        The potential at the grid nodes.
+    true_values : array, shape (ny, nx), optional
+        A reference potential, drawn as dashed black contour lines at the same levels.
+    points : array, shape (n, 2), optional
+        Points to overlay (e.g. where the source's samples land, T(z, k)).
+    """
+    fig, ax = _axes(ax)
+    levels = np.linspace(np.min(values), np.max(values), 13)
+    filled = ax.contourf(grid_x, grid_y, values, levels=levels, cmap="viridis")
+    fig.colorbar(filled, ax=ax, shrink=0.8, label="potential value")
+    if true_values is not None:
+        ax.contour(grid_x, grid_y, true_values, levels=levels, colors="k", linestyles="--", linewidths=0.8)
+    if points is not None:
+        points = np.asarray(points)
+        ax.scatter(points[:, 0], points[:, 1], s=2, color="white", alpha=0.5)
+    ax.set_aspect("equal")
+    ax.set(xlabel="$y_1$", ylabel="$y_2$")
+    if title:
+        ax.set_title(title)
     return fig

@@ -48,3 +48,18 @@ def test_toy2d_row_without_pot_draws_reports_none_and_warns_nothing(recwarn):
     assert row["pot_w2_sq"] is None and row["w2_sq"] > 0 and row["noise_floor"] > 0
     assert "POT -" in bench.format_toy2d_row(row)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_source_sampler_moves_each_source_by_its_shift():
+    import numpy as np
+
+    from baryir import toy
+
+    problem = toy.LocationScatterBenchmark(2, (0.25, 0.25, 0.5), base="gaussian", seed=0)
+    shifts = toy.circle_offsets(3.0, 3)
+    centred = bench.source_sampler(problem)(5, np.random.default_rng(1))
+    moved = bench.source_sampler(problem, shifts)(5, np.random.default_rng(1))
+    for k in range(3):
+        np.testing.assert_allclose(moved[k], centred[k] + shifts[k])
+    with pytest.raises(ValueError, match="shifts must have shape"):
+        bench.source_sampler(problem, shifts[:2])

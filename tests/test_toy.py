@@ -294,3 +294,32 @@ def test_assign_to_support_is_the_optimal_permutation():
     assert cost == pytest.approx(toy.w2_squared(cloud, far))
     with pytest.raises(ValueError, match="same number"):
         toy.assign_to_support(cloud, far[:10])
+
+
+# --- one map shared by all sources ------------------------------------------------------
+
+
+def test_circle_offsets_are_evenly_spread():
+    offsets = toy.circle_offsets(2.0, 3)
+    np.testing.assert_allclose(offsets[0], [0.0, 2.0], atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(offsets, axis=1), 2.0)
+    np.testing.assert_allclose(offsets.sum(axis=0), 0.0, atol=1e-12)
+    pair_distances = [np.linalg.norm(offsets[i] - offsets[j]) for i, j in ((0, 1), (1, 2), (0, 2))]
+    np.testing.assert_allclose(pair_distances, 2.0 * np.sqrt(3))
+    with pytest.raises(ValueError, match="radius"):
+        toy.circle_offsets(-1.0, 3)
+
+
+def test_shared_map_floor_vanishes_only_for_separated_sources():
+    problem = toy.LocationScatterBenchmark(2, WEIGHTS, base="gaussian", seed=0)
+    overlapping = toy.shared_map_floor(problem, n=20_000)
+    separated = toy.shared_map_floor(problem, toy.circle_offsets(8.0, 3), n=20_000)
+    assert 4.0 < overlapping < 9.0  # about 6 % for this draw of the covariances
+    assert separated < 0.2
+    # the shared map is one of the maps the floor minimises over: the identity scores worse
+    rng = np.random.default_rng(2)
+    clouds = [problem.sample_source(k, 20_000, rng) for k in range(3)]
+    identity = toy.l2_uvp(clouds, [problem.true_map(k, x) for k, x in enumerate(clouds)], WEIGHTS, problem.bary_cov)
+    assert overlapping < identity
+    with pytest.raises(ValueError, match="Gaussian base"):
+        toy.shared_map_floor(toy.LocationScatterBenchmark(2, WEIGHTS, base="ring"))
