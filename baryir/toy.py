@@ -1,12 +1,15 @@
-"""Toy optimal transport: 2-D sources, exact reference barycenters, benchmark metrics.
+"""Toy optimal transport: 2-D sources, reference barycenters, benchmark metrics.
 
-Everything here is numpy in, numpy out, and exact (linear programs or closed forms),
-so it can serve as ground truth for the neural solver in :mod:`baryir.barycenter`.
+Everything here is numpy in, numpy out. The exact references for the neural solver in
+:mod:`baryir.barycenter` are closed forms (Gaussian barycenters, the location-scatter
+benchmark) and linear programs (W2 between clouds); POT's free-support barycenter is
+a heuristic, a local solution.
 
 - Samplers: :func:`sample` draws seeded 2-D toy clouds (:data:`TOY_NAMES`).
-- Reference barycenters (paper eq. 3 with the quadratic cost):
-  :func:`free_support_barycenter` for point clouds (POT's exact-LP fixed point) and
-  :func:`gaussian_barycenter` for Gaussians (Bures-Wasserstein fixed point, or POT).
+- Barycenters (paper eq. 3 with the quadratic cost): :func:`free_support_barycenter`
+  for point clouds (POT's fixed point over m equal-weight atoms, a local solution of a
+  non-convex problem) and :func:`gaussian_barycenter` for Gaussians (the closed form,
+  by the Bures-Wasserstein fixed point, or POT).
 - Distances: :func:`w2_squared` (exact, ``ot.emd2``) and
   :func:`bures_wasserstein_squared` (closed form between Gaussians).
 - Benchmark: :class:`LocationScatterBenchmark` (sources with a known barycenter and
@@ -289,10 +292,12 @@ def free_support_barycenter(
 ) -> np.ndarray:
     """Free-support W2 barycenter of uniform point clouds (eq. 3, quadratic cost).
 
-    Runs POT's ``ot.lp.free_support_barycenter``: alternately solve the exact OT from the
-    current support to each cloud and move every support point to the weighted average
-    of its barycentric projections. The support is initialised with points drawn from
-    the weighted mixture of the clouds. Each inner ``ot.emd`` has POT's default
+    Runs POT's ``ot.lp.free_support_barycenter`` (Cuturi & Doucet, 2014): alternately
+    solve the exact OT from the current support to each cloud and move every support
+    point to the weighted average of its barycentric projections. The support is
+    initialised with points drawn from the weighted mixture of the clouds. The problem
+    is not convex in the support's positions, so the result is a local fixed point that
+    depends on the initialisation, not necessarily the exact barycenter. Each inner ``ot.emd`` has POT's default
     iteration cap, so keep clouds and support below ~4000 points.
 
     Parameters
