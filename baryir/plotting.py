@@ -638,6 +638,7 @@ def plot_restoration_errors(rows, size=1.6, cmap="magma"):
             ax.set_title(title, fontsize=7)
             ax.axis("off")
     fig.tight_layout()
+    return fig
 
 
 # --- style shared by all notebooks ----------------------------------------------

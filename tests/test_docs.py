@@ -32,7 +32,8 @@ def site(tmp_path_factory) -> Path:
 
 def _image_outputs(notebook: Path) -> int:
     cells = json.loads(notebook.read_text())["cells"]
-    return sum("image/png" in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))
+    return sum(any(kind in output.get("data", {}) for kind in ("image/png", "image/jpeg"))
+               for cell in cells for output in cell.get("outputs", []))
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem[:2])
