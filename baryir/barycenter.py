@@ -80,6 +80,13 @@ def _check_weight_vector(weights: torch.Tensor, n_sources: int) -> None:
         )
 
 
+def _check_per_sample(values: torch.Tensor, source: torch.Tensor) -> None:
+    if values.ndim != 1 or source.shape != values.shape:
+        raise ValueError(
+            f"values and source must both have shape (N,), got {tuple(values.shape)} and {tuple(source.shape)}"
+        )
+
+
 def weighted_source_mean(values: torch.Tensor, source: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Estimate ``sum_k lambda_k E_{P_k}[v]`` from a batch that mixes sources.
 
@@ -101,10 +108,7 @@ def weighted_source_mean(values: torch.Tensor, source: torch.Tensor, weights: to
     -------
     Tensor, shape ()
     """
-    if values.ndim != 1 or source.shape != values.shape:
-        raise ValueError(
-            f"values and source must both have shape (N,), got {tuple(values.shape)} and {tuple(source.shape)}"
-        )
+    _check_per_sample(values, source)
     n_sources = weights.shape[0]
     counts = torch.bincount(source, minlength=n_sources)
     if counts.shape[0] != n_sources:
@@ -138,10 +142,7 @@ def sample_weighted_mean(values: torch.Tensor, source: torch.Tensor, coefficient
     -------
     Tensor, shape ()
     """
-    if values.ndim != 1 or source.shape != values.shape:
-        raise ValueError(
-            f"values and source must both have shape (N,), got {tuple(values.shape)} and {tuple(source.shape)}"
-        )
+    _check_per_sample(values, source)
     return (coefficients.to(values.dtype)[source] * values).mean()
 
 
