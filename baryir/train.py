@@ -25,7 +25,8 @@ One iteration has two steps (the released code's order):
 
 On logged steps the history also records the L2 norms of the L1 term's and of the
 barycenter terms' gradients on the encoder, ``T`` and the decoder
-(:data:`GRADIENT_FIELDS`), so the balance between the two objectives is visible.
+(:data:`GRADIENT_FIELDS`), so the balance between the two objectives is visible, and
+``s_over_z``, the batch's ``||s|| / ||z||`` (how much of the latent the map ``T`` moves).
 
 Devices: CPU, one CUDA GPU (optionally bf16 autocast), or several processes under
 ``torchrun`` (DistributedDataParallel; NCCL on GPU, gloo on CPU). The batch size is
@@ -80,7 +81,7 @@ from baryir.utils import get_device, seed_everything
 GRADIENT_FIELDS = tuple(f"grad_{term}_{group}" for term in ("l1", "bary") for group in ("encoder", "map", "decoder"))
 HISTORY_FIELDS = (
     "step", "epoch", "loss", "l1", "cost", "potential", "congruence", "potential_loss",
-    "lr", "images_per_s", "val_psnr", *GRADIENT_FIELDS,
+    "s_over_z", "lr", "images_per_s", "val_psnr", *GRADIENT_FIELDS,
 )
 
 
@@ -569,6 +570,7 @@ class Trainer:
                 "potential": sample_weighted_mean(parts["f"], source, self.coefficients).item(),
                 "congruence": congruence_penalty(f_all.detach(), self.weights).item(),
                 "potential_loss": pot_loss.item(),
+                "s_over_z": (out.s.norm() / out.z.norm()).item(),
                 "lr": lr,
             }
         return {**scalars, **norms} if measure_gradients else scalars
