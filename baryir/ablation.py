@@ -80,6 +80,8 @@ UNSEEN_SETS = {"bsd68_60": ("bsd68_60", None), "bsd68_75": ("bsd68_75", None),
 #: Held-out test sets of the probes -> degradation type (noise levels cycle per image).
 PROBE_TYPES = {"bsd68": "noise", "rain100l": "rain", "sots": "haze"}
 PROBE_SIGMAS = (15.0, 25.0, 50.0)
+#: Where the committed report lives in a clone of the repository.
+REPORT_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ablation.json"
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,16 @@ def common_overrides(settings: AblationSettings, root: str | Path, seed: int, st
     ]
 
 
-def gradient_ratios(history: list[dict]) -> dict[str, float]:
-    """Median ``grad_bary_<group> / grad_l1_<group>`` over a history's logged steps."""
+def gradient_ratios(history: list[dict]) -> dict[str, float | None]:
+    """Median ``grad_bary_<group> / grad_l1_<group>`` over a history's logged steps.
+
+    None for a group the L1 term does not reach (``T`` when the decoder reads ``z``).
+    """
     ratios = {}
     for group in ("encoder", "map", "decoder"):
         values = [r[f"grad_bary_{group}"] / r[f"grad_l1_{group}"] for r in history
                   if r.get(f"grad_l1_{group}")]
-        ratios[group] = float(np.median(values)) if values else float("nan")
+        ratios[group] = float(np.median(values)) if values else None
     return ratios
 
 
@@ -221,12 +226,15 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str) -> list
             return [future.result() for future in futures]
 
 
-def probe_set(root: str | Path, crop: int = 64, seed: int = 0) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+def probe_set(root: str | Path, crop: int = 64, seed: int = 0, split: str = "test",
+              ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Held-out probe images: crops of the seen test sets with their type and photograph.
 
     Every test image of :data:`PROBE_TYPES` (noise levels cycling through
     :data:`PROBE_SIGMAS` from image to image) is cut into non-overlapping ``crop`` x
     ``crop`` tiles. The photograph of each image comes from the demo manifest.
+    ``split="val"`` takes the validation photographs instead (to choose a probe's
+    settings without looking at the test photographs).
 
     Returns
     -------
@@ -241,11 +249,11 @@ def probe_set(root: str | Path, crop: int = 64, seed: int = 0) -> tuple[torch.Te
 
     manifest = json.loads((Path(root) / DEMO_MANIFEST).read_text())["files"]
     photo_of = {(r["set"], Path(r["degraded"] or r["clean"]).stem): r["source_photo"].rsplit("_", 1)[0]
-                for r in manifest if r["split"] == "test"}
+                for r in manifest if r["split"] == split}
     images, types, photographs = [], [], []
     for test_set, kind in PROBE_TYPES.items():
-        datasets = ([PairedTestDataset(root, test_set, sigma=s, seed=seed) for s in PROBE_SIGMAS]
-                    if kind == "noise" else [PairedTestDataset(root, test_set)])
+        datasets = ([PairedTestDataset(root, test_set, sigma=s, seed=seed, split=split) for s in PROBE_SIGMAS]
+                    if kind == "noise" else [PairedTestDataset(root, test_set, split=split)])
         for index in range(len(datasets[0])):
             item = datasets[index % len(datasets)][index]
             image = item["degraded"]
@@ -375,6 +383,28 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
         "probes": probe_report,
         "paper_table8": PAPER_TABLE8,
     }
+
+
+def load_report(path: str | Path | None = None) -> dict:
+    """Read an ablation report (default: the committed one, :data:`REPORT_PATH`).
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing (it is in a clone of the repository, not in an
+        installed package) or is not a report.
+    """
+    path = Path(path) if path is not None else REPORT_PATH
+    try:
+        report = json.loads(path.read_text())
+    except OSError:
+        raise ConfigError(f"{path}: no ablation report; use a clone of the repository or write one with "
+                          "`python -m baryir.bench ablation --json FILE`") from None
+    except ValueError as error:
+        raise ConfigError(f"{path}: not a JSON ablation report ({error})") from None
+    if not isinstance(report, dict) or not {"variants", "probes", "sweep", "degraded"} <= set(report):
+        raise ConfigError(f"{path}: not an ablation report (no variants/probes/sweep/degraded)")
+    return report
 
 
 def format_report(report: dict) -> str:

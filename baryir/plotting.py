@@ -770,3 +770,76 @@ def plot_potential_contours(grid_x, grid_y, values, ax=None, true_values=None, p
     if title:
         ax.set_title(title)
     return fig
+
+
+# --- 06: the ablation ----------------------------------------------------------------
+
+
+def plot_gradient_sweep(sweep, ax=None):
+    """Gradient-norm ratio (barycenter terms / L1 term) against the barycenter weight.
+
+    Parameters
+    ----------
+    sweep : dict
+        The ``sweep`` part of an ablation report (:func:`baryir.ablation.run_ablation`):
+        ``weights``, ``ratio`` {group: [median ratio per weight]}, ``target_ratio``,
+        ``chosen_weight``.
+    """
+    fig, ax = _axes(ax, figsize=(4.5, 3.2))
+    for group, values in sweep["ratio"].items():
+        values = np.asarray(values, dtype=float)
+        if np.any(values > 0):
+            ax.loglog(sweep["weights"], np.where(values > 0, values, np.nan), "o-", label=f"on {group}")
+        else:
+            ax.plot([], [], " ", label=f"on {group}: 0 (no gradient)")
+    low, high = sweep["target_ratio"]
+    ax.axhspan(low, high, color="0.85", zorder=0, label="target band on T")
+    ax.axvline(sweep["chosen_weight"], color="k", ls="--", lw=1, label=f"chosen weight {sweep['chosen_weight']:g}")
+    ax.set(xlabel="barycenter_weight", ylabel="||grad barycenter|| / ||grad L1||")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired_differences(differences, ax=None, title=None):
+    """Horizontal bars: each variant's seed-paired difference to the full model.
+
+    Parameters
+    ----------
+    differences : dict
+        Variant -> (mean, std) over seeds of (variant - full model), in dB
+        (:func:`baryir.ablation.paired_differences`).
+    """
+    names = list(differences)
+    fig, ax = _axes(ax, figsize=(5.5, 0.35 * len(names) + 1.2))
+    means = [differences[n][0] for n in names]
+    spreads = [differences[n][1] for n in names]
+    y = np.arange(len(names))
+    ax.barh(y, means, xerr=spreads, color=["C3" if m < 0 else "C2" for m in means], capsize=3)
+    ax.axvline(0, color="k", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.set_xlabel("difference to the full model (dB), mean ± std over seeds")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_ratio(curves, ax=None):
+    """``||s|| / ||z||`` over training, one line per run.
+
+    Parameters
+    ----------
+    curves : dict
+        Label -> list of ``[step, ratio]`` pairs (an ablation report's ``s_over_z``).
+    """
+    fig, ax = _axes(ax, figsize=(4.5, 3.2))
+    for i, (label, points) in enumerate(curves.items()):
+        points = np.asarray(points, dtype=float)
+        ax.plot(points[:, 0], points[:, 1], color=f"C{i % 10}", label=label)
+    ax.set(xlabel="training step", ylabel="||s|| / ||z||", yscale="log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -158,6 +158,18 @@ def test_gradient_norms_are_logged(demo_root, tmp_path):
     assert all(math.isfinite(r["grad_l1_decoder"]) for r in history)
 
 
+def test_latent_ratio_is_logged(demo_root, tmp_path):
+    trainer = Trainer(tiny_config(demo_root, tmp_path, "loop.steps=2"))
+    history = trainer.fit(progress=False)
+    batch = next(iter(torch.utils.data.DataLoader(trainer.train_set, batch_size=2)))
+    with torch.no_grad():
+        out = trainer.model(batch["degraded"])
+    expected = (out.s.norm() / out.z.norm()).item()
+    assert all(0 < r["s_over_z"] < 10 for r in history)
+    assert 0.1 * expected < history[-1]["s_over_z"] < 10 * expected  # same network, another batch
+    assert "s_over_z" in (tmp_path / "history.csv").read_text().splitlines()[0]
+
+
 def test_init_starts_a_fresh_run_from_checkpoint_weights(demo_root, tmp_path):
     first = Trainer(tiny_config(demo_root, tmp_path / "a", "loop.steps=2"))
     first.fit(progress=False)

@@ -3,6 +3,7 @@
 import matplotlib.pyplot as plt  # the Agg backend: MPLBACKEND in conftest.py
 import numpy as np
 
+from baryir import plotting
 from baryir.plotting import plot_gradient_norms, plot_restoration_errors
 from baryir.train import GRADIENT_FIELDS
 
@@ -48,3 +49,20 @@ def test_gradient_norms_one_panel_per_group_and_zero_terms_named():
     assert len(decoder.get_lines()) == 1  # the zero barycenter norm is not drawn on a log axis ...
     assert any("no path" in text.get_text() for text in decoder.texts)  # ... but named
     plt.close(fig)
+
+
+def test_ablation_plots_draw_what_they_are_given():
+    sweep = {"weights": [1, 10, 100], "ratio": {"encoder": [1e-4, 1e-3, 1e-2], "map": [0.004, 0.04, 0.4],
+                                                "decoder": [0.0, 0.0, 0.0]},
+             "target_ratio": [0.1, 0.3], "chosen_weight": 100}
+    fig = plotting.plot_gradient_sweep(sweep)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()][:2] == ["on encoder", "on map"]
+    assert np.allclose(ax.get_lines()[1].get_ydata(), [0.004, 0.04, 0.4])
+    assert any("no gradient" in text.get_text() for text in ax.get_legend().get_texts())
+    fig = plotting.plot_paired_differences({"a": (-0.5, 0.1), "b": (0.2, 0.05)})
+    bars = fig.axes[0].patches
+    assert [round(b.get_width(), 3) for b in bars] == [-0.5, 0.2]
+    fig = plotting.plot_latent_ratio({"run": [[10, 0.1], [20, 0.05]]})
+    assert np.allclose(fig.axes[0].get_lines()[0].get_ydata(), [0.1, 0.05])
+    plt.close("all")
