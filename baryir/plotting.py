@@ -819,7 +819,8 @@ def plot_paired_differences(differences, ax=None, title=None):
     ax.axvline(0, color="k", lw=1)
     ax.set_yticks(y)
     ax.set_yticklabels(names)
-    ax.invert_yaxis()
+    if not ax.yaxis_inverted():  # first variant on top (axes sharing y are inverted once)
+        ax.invert_yaxis()
     ax.set_xlabel("difference to the full model (dB), mean ± std over seeds")
     if title:
         ax.set_title(title)
