@@ -16,14 +16,8 @@ import torch
 from baryir import loggers
 from baryir.cli import main
 from baryir.config import load_config
-from baryir.data import build_demo_benchmark
 from baryir.errors import BaryIRError, MissingPackageError
 from baryir.train import Trainer
-
-
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    return build_demo_benchmark(tmp_path_factory.mktemp("demo") / "bench", seed=0, size=48)
 
 
 def overrides(root, out_dir, *extra) -> list[str]:

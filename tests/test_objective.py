@@ -5,30 +5,16 @@ import math
 
 import pytest
 import torch
+from _training import tiny_config
 
 import baryir.train as train_module
 from baryir.barycenter import estimator_coefficients, sample_weighted_mean
 from baryir.checkpoint import load_checkpoint
-from baryir.config import OptimConfig, load_config
+from baryir.config import OptimConfig
 from baryir.costs import MLOTCost
-from baryir.data import build_demo_benchmark
 from baryir.errors import TrainingDivergedError
 from baryir.models import build_model, build_potentials
 from baryir.train import GRADIENT_FIELDS, Trainer, restoration_loss
-
-
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    return build_demo_benchmark(tmp_path_factory.mktemp("demo") / "bench", seed=0, size=48)
-
-
-def tiny_config(root, out_dir, *extra):
-    return load_config(None, [
-        f"data.root={root}", "data.benchmark=demo", "data.patch_size=32", "model.preset=tiny",
-        "model.overrides.dim=4", "optim.name=adam", "optim.lr=1e-3", "loop.batch_size=3",
-        "loop.steps=6", "loop.device=cpu", "loop.log_every=1", "loop.val_every=0", "loop.val_images=1",
-        f"output.dir={out_dir}", *extra,
-    ])
 
 
 def _cos(a, b):

@@ -11,14 +11,9 @@ import torch
 import baryir.pretrained as pretrained
 from baryir import restoration_bench
 from baryir.config import load_config
-from baryir.data import build_demo_benchmark, read_image, write_image
+from baryir.data import read_image, write_image
 from baryir.errors import CheckpointError, ConfigError
 from baryir.train import Trainer
-
-
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    return build_demo_benchmark(tmp_path_factory.mktemp("demo") / "bench", seed=0, size=48)
 
 
 @pytest.fixture(scope="module")

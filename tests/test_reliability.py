@@ -31,7 +31,6 @@ import torch
 from baryir.checkpoint import load_checkpoint
 from baryir.cli import main as cli_main
 from baryir.config import load_config
-from baryir.data import build_demo_benchmark
 from baryir.errors import CheckpointError, TrainingDivergedError
 from baryir.train import Trainer
 
@@ -86,11 +85,6 @@ for step in range(1, 100000):
     save_checkpoint({"step": step, "w": torch.full((1_000_000,), float(step))}, path)
     print(step, flush=True)
 """
-
-
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    return build_demo_benchmark(tmp_path_factory.mktemp("demo") / "bench", seed=0, size=48)
 
 
 @pytest.fixture(autouse=True)
