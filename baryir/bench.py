@@ -376,8 +376,10 @@ def _run_ablation(args: argparse.Namespace) -> int:
                                          barycenter_weight=args.barycenter_weight, sweep_steps=args.sweep_steps)
     started = time.perf_counter()
     report = ablation.run_ablation(settings, args.work, args.variants, args.workers, progress=not args.no_progress)
-    report = {"command": ablation_command(args), "commit": ablation.commit_id(), "hardware": machine(), "seconds": time.perf_counter() - started,
-              **report}
+    info = machine()
+    hardware = f"{info['cpu']}, {info['cpu_count']} cores, {info['platform']}, torch {info['torch']}"
+    report = {"command": ablation_command(args), "commit": ablation.commit_id(), "hardware": hardware,
+              "workers": args.workers, "seconds": time.perf_counter() - started, **report}
     print(ablation.format_report(report))
     write_json(args.json, report)
     return 0
