@@ -47,7 +47,10 @@ class DataConfig:
     images than ``Test/``; the demo benchmark has one) is scored during training
     for keep-best; sets absent from ``Val/`` are skipped. The test sets are never
     used during training. ``oversample`` overrides the benchmark's per-task
-    repetition factors (task name -> int, e.g. ``{derain: 3}``).
+    repetition factors (task name -> int, e.g. ``{derain: 3}``). ``online`` lists tasks
+    whose degradation is synthesised afresh for every training sample from the clean
+    patch instead of read from the degraded file (e.g. ``[deblur]``; see
+    :class:`baryir.data.AllInOneTrainDataset`).
     """
 
     root: str = "data/demo_benchmark"
@@ -56,6 +59,7 @@ class DataConfig:
     source_weights: Literal["paper", "reference"] = "reference"
     validate: bool = True
     oversample: dict[str, Any] = field(default_factory=dict)
+    online: list[str] = field(default_factory=list)
     num_workers: int = 0
 
 
@@ -202,6 +206,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}': expected a mapping, got {type(value).__name__}")
         return dict(value)
+    if origin is list:  # list[str]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+        return [_coerce(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is tuple:  # tuple[int, ...] or tuple[int, int, int, int]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}': expected a list, got {value!r}")

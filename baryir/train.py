@@ -186,7 +186,7 @@ def build_datasets(config: TrainConfig) -> tuple[AllInOneTrainDataset, list[Pair
     """
     data = config.data
     train_set = AllInOneTrainDataset(data.root, data.benchmark, data.patch_size, seed=config.loop.seed,
-                                     oversample=data.oversample or None)
+                                     oversample=data.oversample or None, online=data.online)
     val_sets = []
     if data.validate:
         for name in test_sets(data.benchmark):

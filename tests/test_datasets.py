@@ -17,7 +17,7 @@ from baryir.data.datasets import (
     paired_random_crop,
     source_weights,
 )
-from baryir.data.degradations import add_gaussian_noise
+from baryir.data.degradations import add_gaussian_noise, degrade, sample_parameters
 from baryir.data.demo import (
     DEMO_PHOTOS,
     HAZE_VARIANTS,
@@ -179,6 +179,31 @@ def test_items_reproduce_crop_augmentation_then_noise(demo_root):
             degraded, clean = augment(degraded, mode), augment(clean, mode)
         assert torch.equal(item["clean"], torch.from_numpy(clean.transpose(2, 0, 1) / 255.0).float())
         assert torch.equal(item["degraded"], torch.from_numpy(degraded.transpose(2, 0, 1) / 255.0).float())
+
+
+def test_online_tasks_synthesise_their_degradation_on_the_clean_patch(demo_root):
+    data = AllInOneTrainDataset(demo_root, "demo", PATCH, seed=5, online=["deblur", "dehaze"])
+    data.set_epoch(1)
+    for task, kind in (("deblur", "blur"), ("dehaze", "haze")):
+        index = int(data.task_indices(task)[0])
+        _, degraded_path, clean_path = data.sample_paths(index)
+        assert degraded_path is not None  # the file exists but is not read
+        rng = np.random.default_rng([5, 1, index])
+        (clean,) = paired_random_crop([read_image(clean_path)], PATCH, rng)
+        clean = augment(clean, int(rng.integers(AUGMENT_MODES)))
+        degraded = degrade(clean, kind, rng, **sample_parameters(kind, rng))
+        item = data[index]
+        assert torch.equal(item["clean"], torch.from_numpy(clean.transpose(2, 0, 1) / 255.0).float())
+        assert torch.equal(item["degraded"], torch.from_numpy(degraded.transpose(2, 0, 1) / 255.0).float())
+        data.set_epoch(2)
+        assert not torch.equal(data[index]["degraded"], item["degraded"])  # a new draw every epoch
+        data.set_epoch(1)
+    fixed = AllInOneTrainDataset(demo_root, "demo", PATCH, seed=5)
+    fixed.set_epoch(1)
+    index = int(data.task_indices("derain")[0])
+    assert torch.equal(fixed[index]["degraded"], data[index]["degraded"])  # other tasks read their files
+    with pytest.raises(ConfigError, match="data.online names tasks"):
+        AllInOneTrainDataset(demo_root, "demo", PATCH, online=["deblurr"])
 
 
 def test_noise_is_fresh_per_sample_and_epoch_but_seeded(demo_root):

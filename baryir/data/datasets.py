@@ -11,6 +11,13 @@ Training (:class:`AllInOneTrainDataset`), as in the authors' released code
 4. for denoising tasks, Gaussian noise added to the augmented clean patch (fresh for every
    sample, :func:`baryir.data.degradations.add_gaussian_noise`).
 
+Optionally (``online``), other tasks are treated like denoising: their degraded file is
+ignored and the degradation synthesised afresh on the augmented clean patch, with
+parameters drawn by :func:`baryir.data.degradations.sample_parameters`. A training set
+with one degraded version per photograph lets a network memorise those few pairs (on
+the demo's 11 blurred crops, a model learns them and loses on unseen blurred photographs);
+fresh draws show a new blur kernel, rain layer, haze or exposure every time.
+
 Randomness is reproducible: sample ``i`` of epoch ``e`` draws from
 ``numpy.random.default_rng([seed, e, i])``, whatever the number of DataLoader workers;
 call :meth:`AllInOneTrainDataset.set_epoch` at the start of each epoch for new draws.
@@ -32,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from baryir.data.degradations import add_gaussian_noise
+from baryir.data.degradations import add_gaussian_noise, degrade, sample_parameters
 from baryir.data.io import read_image, to_tensor
 from baryir.data.layout import (
     BENCHMARKS,
@@ -148,6 +155,9 @@ class AllInOneTrainDataset(Dataset):
         Seed of crops, augmentation modes and noise.
     oversample : dict, optional
         Task -> repetition factor, overriding the benchmark's factors for the tasks given.
+    online : sequence of str, optional
+        Tasks whose degradation is synthesised for every sample from the clean patch
+        (see the module docstring) instead of read from the degraded file.
 
     Items are dicts ``{"degraded": float (3, P, P) in [0, 1], "clean": same, "source": int,
     "label": int, "task": str, "name": str}``.
@@ -162,7 +172,7 @@ class AllInOneTrainDataset(Dataset):
     """
 
     def __init__(self, root: str | Path, benchmark: str | BenchmarkSpec, patch_size: int,
-                 seed: int = 0, oversample: dict[str, int] | None = None):
+                 seed: int = 0, oversample: dict[str, int] | None = None, online=()):
         self.spec = benchmark_spec(benchmark)
         self.root = Path(root)
         if patch_size < 1:
@@ -175,6 +185,11 @@ class AllInOneTrainDataset(Dataset):
             raise ConfigError(f"oversample names tasks {sorted(unknown)} that are not in benchmark "
                               f"{self.spec.name!r} (tasks: {list(self.spec.tasks)})")
         self.oversample = {**self.spec.oversample, **(oversample or {})}
+        self.online = frozenset(online)
+        unknown = self.online - set(self.spec.tasks)
+        if unknown:
+            raise ConfigError(f"data.online names tasks {sorted(unknown)} that are not in benchmark "
+                              f"{self.spec.name!r} (tasks: {list(self.spec.tasks)})")
         if any(int(f) < 1 for f in self.oversample.values()):
             raise ConfigError(f"oversampling factors must be >= 1, got {self.oversample}")
         train_dir = split_root(self.root, "train")
@@ -239,10 +254,14 @@ class AllInOneTrainDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         task, degraded_path, clean_path = self.sample_paths(index)
         rng = _spawn_rng(self.seed, self.epoch, index)
-        if degraded_path is None:  # denoising: noise after crop and augmentation
+        if degraded_path is None or task in self.online:  # degraded after crop and augmentation
             (clean,) = paired_random_crop([read_image(clean_path)], self.patch_size, rng, [clean_path])
             clean = augment(clean, int(rng.integers(AUGMENT_MODES)))
-            degraded = add_gaussian_noise(clean, _task_sigma(task), rng)
+            if degraded_path is None:  # denoising
+                degraded = add_gaussian_noise(clean, _task_sigma(task), rng)
+            else:
+                kind = TASKS[task].kind
+                degraded = degrade(clean, kind, rng, **sample_parameters(kind, rng))
         else:
             degraded, clean = paired_random_crop([read_image(degraded_path), read_image(clean_path)],
                                                  self.patch_size, rng, [degraded_path, clean_path])
