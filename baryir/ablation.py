@@ -211,19 +211,18 @@ def _run_job(job: dict) -> dict:
 def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str) -> list[dict]:
     from tqdm.auto import tqdm
 
+    results = []
     with tqdm(total=len(jobs), desc=desc, disable=not progress) as bar:
         if workers <= 1:
-            results = []
             for job in jobs:
                 results.append(_run_job(job))
                 bar.update(1)
-            return results
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_run_job, job) for job in jobs]
-            for future in futures:
-                future.result()
-                bar.update(1)
-            return [future.result() for future in futures]
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                for future in [pool.submit(_run_job, job) for job in jobs]:
+                    results.append(future.result())
+                    bar.update(1)
+    return results
 
 
 def probe_set(root: str | Path, crop: int = 64, seed: int = 0, split: str = "test",
