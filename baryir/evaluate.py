@@ -458,10 +458,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     """Add ``baryir eval`` and ``baryir restore``."""
+    from baryir.data.layout import BENCHMARKS
+
     ev = subparsers.add_parser("eval", help="evaluate a checkpoint on a benchmark (Table 1/2 layout)",
                                description=__doc__.split("\n\n")[1])
     _common(ev)
-    ev.add_argument("--benchmark", required=True, choices=("aio3", "aio5", "demo", "demo3"))
+    ev.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
     ev.add_argument("--data", required=True, help="benchmark root holding Test/")
     ev.add_argument("--out", default=None,
                     help="output folder (default: next to the checkpoint, or runs/eval_NAME_BENCHMARK)")

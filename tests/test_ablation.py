@@ -63,6 +63,7 @@ def test_weight_choice_takes_the_smallest_in_band_else_the_closest():
 def test_demo3_is_the_three_task_subset_of_the_demo():
     demo, demo3 = benchmark_spec("demo"), benchmark_spec("demo3")
     assert set(demo3.tasks) < set(demo.tasks) and demo3.sources == ("noise", "rain", "haze")
+    assert demo.demo and demo3.demo and not benchmark_spec("aio3").demo  # counts from the demo manifest
     assert list(demo3.test_sets) == list(ablation.SEEN_SETS)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from baryir.data.demo import SHIPPED_SIDE, build_demo_benchmark
-from baryir.data.layout import BENCHMARKS, SPLIT_FOLDERS, scan_layout
+from baryir.data.layout import BENCHMARKS, SPLIT_FOLDERS, benchmark_spec, scan_layout
 from baryir.data.validation import make_validation_split, undo_validation_split
 from baryir.errors import ConfigError
 
@@ -32,7 +32,7 @@ def run_check(args: argparse.Namespace) -> int:
     report = scan_layout(args.root, args.benchmark, args.splits, args.images, args.patch_size, progress=True)
     print(f"benchmark {args.benchmark!r} under {args.root}")
     print(report.table())
-    if not args.benchmark.startswith("demo"):
+    if not benchmark_spec(args.benchmark).demo:
         print("(expected = file counts of the published data sets; see data/README.md)")
     report.raise_for_problems()
     print("layout ok")
