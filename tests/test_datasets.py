@@ -24,6 +24,7 @@ from baryir.data.demo import (
     build_demo_benchmark,
     demo_counts,
     images_dir,
+    load_extra_photos,
     render_photo,
 )
 from baryir.data.io import read_image, write_image
@@ -112,6 +113,45 @@ def test_demo_refuses_a_foreign_non_empty_folder(tmp_path):
     with pytest.raises(DatasetLayoutError, match="not a demo benchmark"):
         build_demo_benchmark(tmp_path, size=32)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_extra_photographs_join_the_training_split_only(demo_root, tmp_path):
+    """Each extra photograph gives four crops of its central square to every training
+    folder; validation and test files stay byte-identical; the layout check counts them."""
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    write_image(photos / "wide.jpg", rng.integers(0, 256, (90, 160, 3), dtype=np.uint8))
+    tall = np.zeros((200, 128, 3), dtype=np.uint8)
+    tall[36:100, :64] = 255  # the top-left quarter of the central 128 px square
+    write_image(photos / "tall.png", tall)
+    (photos / "notes.txt").write_text("not an image")
+    crops = load_extra_photos(photos, size=32)
+    assert [name for name, _ in crops] == ["tall_1", "tall_2", "tall_3", "tall_4", "wide_1", "wide_2", "wide_3",
+                                           "wide_4"]
+    assert all(image.shape == (32, 32, 3) and image.dtype == np.uint8 for _, image in crops)
+    assert crops[0][1].mean() > 250 and crops[1][1].mean() < 5  # tall_1 white, tall_2 black (Lanczos rings a little)
+    root = build_demo_benchmark(tmp_path / "bench", seed=0, size=64, extra_train=photos)
+    report = check_layout(root, "demo", splits=("train", "val", "test"))
+    assert report.ok
+    counts = {(row.split.lower(), row.name): row.count for row in report.rows}
+    assert counts[("train", "deblur")] == N_TRAIN + 8 and counts[("train", "dehaze")] == HAZE_VARIANTS * (N_TRAIN + 8)
+    assert (root / "Train/Deblur/blur/wide_3.png").is_file() and (root / "Train/Denoise/tall_4.png").is_file()
+    for rel in ["Test/lowlight/LOL/input/chelsea_1.png", "Val/derain/Rain100L/input/rain-2.png",
+                f"Train/Deblur/blur/{TRAIN_FILE}"]:
+        assert (root / rel).read_bytes() == (demo_root / rel).read_bytes()
+
+
+def test_extra_photographs_bad_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(DatasetLayoutError, match="no photographs found"):
+            load_extra_photos(folder)
+    clash = tmp_path / "clash"
+    write_image(clash / f"{DEMO_PHOTOS[0].name.rpartition('_')[0]}.png", np.zeros((40, 40, 3), dtype=np.uint8))
+    with pytest.raises(DatasetLayoutError, match="rename the file"):
+        load_extra_photos(clash, size=16)
+    with pytest.raises(SystemExit):  # argparse: --extra-train needs a folder
+        main(["data", "demo", str(tmp_path / "out"), "--extra-train"])
 
 
 # ---------------------------------------------------------------- training dataset

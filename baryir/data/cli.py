@@ -4,7 +4,7 @@
 
     baryir data check ROOT [--benchmark aio3|aio5|demo] [--splits train,test,val]
                            [--images] [--patch-size P]
-    baryir data demo OUT [--seed S] [--size N]
+    baryir data demo OUT [--seed S] [--size N] [--extra-train FOLDER]
     baryir data val ROOT [--benchmark aio3|aio5|demo] [--per-set N] [--seed S] [--dry-run]
     baryir data val ROOT --undo
 """
@@ -43,7 +43,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Build the demo benchmark into ``args.out``."""
     if not 16 <= args.size <= SHIPPED_SIDE:
         raise ConfigError(f"--size must be between 16 and {SHIPPED_SIDE}, got {args.size}")
-    out = build_demo_benchmark(args.out, seed=args.seed, size=args.size, progress=True)
+    out = build_demo_benchmark(args.out, seed=args.seed, size=args.size, progress=True, extra_train=args.extra_train)
     print(f"demo benchmark written to {out}; check it with: baryir data check {out} --benchmark demo "
           "--splits train,val,test")
     return 0
@@ -88,6 +88,8 @@ def register(subparsers) -> None:
     demo.add_argument("out", help="output folder (new, empty, or an earlier demo benchmark)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--size", type=int, default=128, help=f"image side, 16-{SHIPPED_SIDE} (default 128)")
+    demo.add_argument("--extra-train", metavar="FOLDER", default=None,
+                      help="add 2 x 2 crops of every photograph in FOLDER to the training split")
     demo.set_defaults(func=run_demo)
 
     val = actions.add_parser("val", help="move a few training pairs per task into ROOT/Val/ (validation split)")

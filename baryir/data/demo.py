@@ -13,7 +13,9 @@ layout of :mod:`baryir.data.layout`, synthesising every degradation with
 :mod:`baryir.data.degradations` (seeded), so the real data loaders, ``baryir data check``
 and training/evaluation run unchanged on it. Train, validation and test use different
 photographs: 11 training crops of 7 images, 4 validation crops of 2 photographs, and 8
-test crops of 4 photographs that nothing else uses.
+test crops of 4 photographs that nothing else uses. ``extra_train`` adds crops of
+further photographs (a folder of your own, e.g. the Debian-packaged ones of the shipped
+model's recipe, ``scripts/debian_photos.sh``) to the training split only.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from baryir.data.degradations import degrade, sample_parameters
-from baryir.data.io import read_image, write_image
+from baryir.data.io import IMAGE_EXTENSIONS, is_image_file, read_image, write_image
 from baryir.data.layout import DEMO_MANIFEST, TASKS, TEST_SETS, FolderSpec, split_root
 from baryir.errors import DatasetLayoutError
 
@@ -163,6 +165,46 @@ def load_demo_images(split: str, size: int = SHIPPED_SIDE) -> list[tuple[str, np
     return images
 
 
+def load_extra_photos(folder: str | Path, size: int = SHIPPED_SIDE) -> list[tuple[str, np.ndarray]]:
+    """Training crops of every photograph in ``folder`` (sorted by file name).
+
+    Each photograph is resized (Lanczos) so that its short side is ``2 * size``; its
+    central ``2 size x 2 size`` square is cut into 2 x 2 crops of ``size`` pixels, named
+    ``<stem>_1`` ... ``<stem>_4`` (row by row).
+
+    Returns
+    -------
+    list of (str, uint8 (size, size, 3))
+
+    Raises
+    ------
+    DatasetLayoutError
+        ``folder`` is not a folder, holds no image, or a name would repeat a shipped crop's.
+    ImageReadError
+        A photograph cannot be read.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p)) if folder.is_dir() else []
+    if not files:
+        raise DatasetLayoutError(f"{folder}: no photographs found ({', '.join(IMAGE_EXTENSIONS)}); "
+                                 "give a folder of images for --extra-train")
+    shipped = {p.name.rpartition("_")[0] for p in DEMO_PHOTOS}
+    crops = []
+    for path in files:
+        if path.stem in shipped:
+            raise DatasetLayoutError(f"{path}: the name {path.stem!r} is a shipped photograph's; rename the file")
+        image = Image.fromarray(read_image(path))
+        scale = 2 * size / min(image.size)
+        image = image.resize((max(2 * size, round(image.width * scale)), max(2 * size, round(image.height * scale))),
+                             Image.Resampling.LANCZOS)
+        left, top = (image.width - 2 * size) // 2, (image.height - 2 * size) // 2
+        square = np.asarray(image)[top:top + 2 * size, left:left + 2 * size]
+        crops += [(f"{path.stem}_{2 * i + j + 1}", np.ascontiguousarray(square[i * size:(i + 1) * size,
+                                                                                j * size:(j + 1) * size]))
+                  for i in range(2) for j in range(2)]
+    return crops
+
+
 def demo_counts() -> dict[tuple[str, str], int]:
     """``(split, name) -> pair/image count`` of a demo benchmark (see :func:`build_demo_benchmark`)."""
     n = {split: sum(p.split == split for p in DEMO_PHOTOS) for split in SPLITS}
@@ -210,7 +252,7 @@ def _write_folder(split: str, spec: FolderSpec, images, rng_key: list[int], out_
 
 
 def build_demo_benchmark(out_dir: str | Path, seed: int = 0, size: int = 128,
-                         progress: bool = False) -> Path:
+                         progress: bool = False, extra_train: str | Path | None = None) -> Path:
     """Write the demo benchmark (``Train/``, ``Val/``, ``Test/`` and a manifest) to ``out_dir``.
 
     Parameters
@@ -224,11 +266,15 @@ def build_demo_benchmark(out_dir: str | Path, seed: int = 0, size: int = 128,
         Side of the square images (16-192 pixels).
     progress : bool
         Show a tqdm bar over the folders.
+    extra_train : str or Path, optional
+        A folder of further photographs whose crops (:func:`load_extra_photos`) join the
+        training split after the shipped ones; validation and test are unchanged.
 
     Returns
     -------
     Path
-        ``out_dir``. Counts per folder: :func:`demo_counts`. Noisy inputs are not stored:
+        ``out_dir``. Counts per folder: :func:`demo_counts` plus the extra crops (the
+        manifest lists every file). Noisy inputs are not stored:
         denoising folders hold clean images, noise is added by the datasets (training: fresh
         per patch; test: fixed seed), as for the real BSD400/WED and CBSD68.
     """
@@ -242,12 +288,14 @@ def build_demo_benchmark(out_dir: str | Path, seed: int = 0, size: int = 128,
     jobs = [("train", TASKS[name]) for name in DEMO_TRAIN_FOLDERS]
     jobs += [(split, TEST_SETS[name]) for split in ("val", "test") for name in DEMO_TEST_SETS]
     images = {split: load_demo_images(split, size) for split in SPLITS}
+    if extra_train is not None:
+        images["train"] += load_extra_photos(extra_train, size)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST).write_text(json.dumps({"seed": seed, "size": size, "complete": False}))
     records = []
     for job, (split, spec) in enumerate(tqdm(jobs, desc="demo benchmark", disable=not progress)):
         records += _write_folder(split, spec, images[split], [seed, job], out_dir)
     manifest = {"seed": seed, "size": size, "complete": True, "photos": [asdict(p) for p in DEMO_PHOTOS],
-                "files": records}
+                "extra_train": None if extra_train is None else str(extra_train), "files": records}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return out_dir
