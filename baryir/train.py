@@ -654,12 +654,14 @@ class Trainer:
                     # both schedules apply the same factor to their base rates
                     record["potentials_lr"] = scalars["lr"] * self.sched_pot.base_lrs[0] / self.sched_model.base_lrs[0]
                     tick, images = time.perf_counter(), 0
-                    result = self._validate_and_keep_best() if validating else None
+                    result = self.validate() if validating and self.ctx.is_main else None
                     if result is not None:
                         record["val_psnr"] = result.psnr
                         record.update({f"val_psnr_{name}": value for name, value in result.per_task.items()})
                         logger.log_images(self.step, result.examples)
-                    self.history.append(record)
+                    self.history.append(record)  # before best.pt, whose history then ends with this record
+                    if result is not None:
+                        self._keep_best(result)
                     logger.log_record(record)
                     bar.set_postfix(loss=f"{scalars['loss']:.4g}", img_s=f"{record['images_per_s']:.1f}")
                 if loop.checkpoint_every and self.step % loop.checkpoint_every == 0:
@@ -674,14 +676,11 @@ class Trainer:
         logger.close()
         return self.history
 
-    def _validate_and_keep_best(self) -> ValidationResult | None:
-        result = self.validate() if self.ctx.is_main else None
-        if result is not None and self.config.loop.keep_best and (
-            self.best_metric is None or result.psnr > self.best_metric
-        ):
+    def _keep_best(self, result: ValidationResult) -> None:
+        """Save ``best.pt`` when ``result`` beats every earlier validation (loop.keep_best)."""
+        if self.config.loop.keep_best and (self.best_metric is None or result.psnr > self.best_metric):
             self.best_metric = result.psnr
             self.save("best.pt")
-        return result
 
     def flush_history(self) -> None:
         """Write ``history.json`` and ``history.csv`` to the run folder (rank 0)."""

@@ -38,6 +38,8 @@ def test_history_files_and_keep_best(demo_root, tmp_path):
         assert (tmp_path / name).is_file(), name
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["best_metric"] == max(r["val_psnr"] for r in history if r["val_psnr"] is not None)
+    assert best["history"][-1]["step"] == best["step"]  # ends with the record that chose it
+    assert best["history"][-1]["val_psnr"] == best["best_metric"]
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 7
 
 
