@@ -11,8 +11,9 @@ unseen noise levels sigma = 60 and 75 (paper Table 7), next to
 PSNR in dB with the field's protocol (:func:`baryir.evaluate.evaluate_set`: 8-bit RGB,
 scikit-image, cropped to a multiple of 16), averaged over the set's images. The report::
 
-    {"model": NAME, "tasks": {TEST_SET: {"degraded": dB, "model": dB,
-                                         "nlm": dB or None, "tv": dB or None, "dcp": dB or None}}}
+    {"model": NAME, "sha256": the weights' checksum,
+     "tasks": {TEST_SET: {"degraded": dB, "model": dB,
+                          "nlm": dB or None, "tv": dB or None, "dcp": dB or None}}}
 
 :func:`check_targets` states the demo model's targets (every task at least +1 dB over
 its input, above NLM and TV at sigma 25 and 50, above DCP on haze, at least +3 dB at the
@@ -30,6 +31,8 @@ UNSEEN_NOISE_SETS = ("bsd68_60", "bsd68_75")
 CLASSICAL = ("nlm", "tv", "dcp")
 #: Default shipped model of the benchmark.
 DEFAULT_MODEL = "demo-small"
+#: The committed report of :data:`DEFAULT_MODEL` (README table, notebook 05).
+REPORT_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "restoration.json"
 
 
 def benchmark_sets(benchmark: str = "demo") -> list[str]:
@@ -106,7 +109,7 @@ def restoration_report(name: str = DEFAULT_MODEL, root: str | Path | None = None
         if root is None:
             root = build_demo_benchmark(Path(scratch) / "demo", seed=0, size=128)
         tasks = score_sets(restore, root, benchmark_sets("demo"), max_images, progress)
-    return {"model": name, "tasks": tasks}
+    return {"model": name, "sha256": pretrained.info(name)["sha256"], "tasks": tasks}
 
 
 def check_targets(report: dict) -> dict[str, bool]:

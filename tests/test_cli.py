@@ -106,7 +106,8 @@ def test_lazy_placeholders_carry_the_commands_own_help_lines():
 def test_config_list_and_show(capsys, tmp_path):
     assert main(["config", "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in listed] == ["aio3", "aio5", "demo", "pretrain-demo", "pretrain-demo-finetune"]
+    assert [line.split()[0] for line in listed] == ["aio3", "aio5", "demo", "pretrain-demo", "pretrain-demo-finetune",
+                                                         "pretrain-demo-online"]
     assert main(["config", "show", "aio3"]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith("# Paper size, 3 degradations") and "decay_every: 50" in shown

@@ -114,7 +114,7 @@ def test_restore_cli_unknown_name_is_one_line(tmp_path):
 def test_restoration_report_shape_and_targets(demo_root, exported, monkeypatch, tmp_path):
     use_folder(monkeypatch, exported[0])
     report = restoration_bench.restoration_report("toy-tiny", demo_root, max_images=1)
-    assert report["model"] == "toy-tiny"
+    assert report["model"] == "toy-tiny" and report["sha256"] == pretrained.info("toy-tiny")["sha256"]
     assert list(report["tasks"]) == restoration_bench.benchmark_sets("demo")
     assert {"bsd68_60", "bsd68_75", "sots", "gopro"} <= set(report["tasks"])
     for name, row in report["tasks"].items():
@@ -127,3 +127,11 @@ def test_restoration_report_shape_and_targets(demo_root, exported, monkeypatch, 
     assert not all(targets.values())  # a 3-step model meets none of the demo model's targets
     assert "| sots |" in restoration_bench.format_report(report)
     json.dumps(report)
+
+
+def test_committed_restoration_report_scored_the_shipped_weights():
+    """benchmarks/results/restoration.json was computed on the weights shipped now (rerun it otherwise)."""
+    report = json.loads(restoration_bench.REPORT_PATH.read_text())
+    assert report["model"] == restoration_bench.DEFAULT_MODEL
+    assert report["sha256"] == pretrained.info(report["model"])["sha256"]
+    assert list(report["tasks"]) == restoration_bench.benchmark_sets("demo")

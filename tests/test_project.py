@@ -138,7 +138,7 @@ def test_configs_are_package_data(pyproject):
     assert pyproject["tool"]["setuptools"]["package-data"]["baryir"] == [
         "configs/*.yaml", "weights/*.pt", "weights/*.json"]
     assert sorted(p.stem for p in (ROOT / "baryir" / "configs").glob("*.yaml")) == [
-        "aio3", "aio5", "demo", "pretrain-demo", "pretrain-demo-finetune"]
+        "aio3", "aio5", "demo", "pretrain-demo", "pretrain-demo-finetune", "pretrain-demo-online"]
 
 
 @pytest.mark.slow
@@ -148,7 +148,8 @@ def test_non_editable_install_reads_packaged_configs_from_any_directory(tmp_path
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(ROOT)],
                    check=True, capture_output=True, text=True, timeout=600)
     assert sorted(p.name for p in (target / "baryir" / "configs").iterdir()) == [
-        "aio3.yaml", "aio5.yaml", "demo.yaml", "pretrain-demo-finetune.yaml", "pretrain-demo.yaml"]
+        "aio3.yaml", "aio5.yaml", "demo.yaml", "pretrain-demo-finetune.yaml", "pretrain-demo-online.yaml",
+        "pretrain-demo.yaml"]
     shipped = {p.name for p in (target / "baryir" / "weights").iterdir()}
     assert {"manifest.json", "demo-small.pt", "demo-small.history.json"} <= shipped
     env = {**os.environ, "PYTHONPATH": str(target)}
@@ -210,3 +211,18 @@ def test_widget_cells_are_committed_without_output():
                 text = "".join(data.get("text/plain", ""))
                 assert "application/vnd.jupyter.widget-view+json" not in data and not text.startswith("interactive("), \
                     f"{path.name}, cell {index}: clear the widget's output before committing"
+
+
+def test_recipe_photographs_are_credited_and_the_stage_3_config_uses_them():
+    """Every photograph that scripts/debian_photos.sh fetches has a row in data/LICENSES.md
+    with a licence the recipe allows, and the script's commands are the config's."""
+    script = (ROOT / "scripts" / "debian_photos.sh").read_text()
+    names = re.findall(r"^[0-9a-f]{64}  (\S+)$", script, flags=re.MULTILINE)
+    assert len(names) == 9
+    licences = (ROOT / "data" / "LICENSES.md").read_text()
+    for name in names:
+        row = next(line for line in licences.splitlines() if line.startswith(f"| `{name}` |"))
+        assert row.rstrip(" |").endswith(("CC BY 4.0", "CC0 1.0")), row
+    config = (ROOT / "baryir" / "configs" / "pretrain-demo-online.yaml").read_text()
+    assert "bash scripts/debian_photos.sh data/debian_photos" in config
+    assert "--extra-train data/debian_photos" in config and "root: data/pretrain_benchmark_extra" in config
