@@ -2,9 +2,10 @@
 # The extra training photographs of the shipped demo model's recipe (not needed otherwise).
 #
 #   bash scripts/debian_photos.sh [OUT]          # default OUT=data/debian_photos
-#   baryir data demo data/pretrain_benchmark --size 192 --seed 1 --extra-train data/debian_photos
+#   baryir data demo data/pretrain_benchmark_extra --size 192 --seed 1 --extra-train data/debian_photos
 #
-# Nine photographs of Debian's package lomiri-wallpapers-16.04 (20.04.0-2), the ones its
+# Nine photographs of Debian's package lomiri-wallpapers-16.04 (20.04.0-2, in Debian 12
+# "bookworm"; other releases may carry another version), the ones its
 # copyright file licenses under CC BY 4.0 or CC0 1.0; credits in data/LICENSES.md. The
 # package is fetched with `apt-get download` (no root needed) and each photograph is
 # checked against its SHA-256, so the crops are the ones the model was trained on.

@@ -256,8 +256,13 @@ def test_benchmark_command_line_and_its_errors(capsys):
 
 def test_tiled_inference_memory_stays_bounded_as_the_image_grows():
     """Whole-image activations grow with the image; tiled ones do not (only the float32
-    output accumulator does, 12 bytes per pixel; 14 measured)."""
-    small, large = perf.inference_case(192, tile=96), perf.inference_case(384, tile=96)
+    output accumulator does, 12 bytes per pixel; 7-23 measured on an idle machine).
+
+    The allocator adds a few MiB of peak resident memory now and then (4.6 MiB once under
+    a parallel test run), never less: each tiled case keeps the smallest of three runs.
+    """
+    small, large = (min((perf.inference_case(size, tile=96) for _ in range(3)), key=lambda r: r["growth_mib"])
+                    for size in (192, 384))
     whole = perf.inference_case(384, tile=None)
     for row in (small, large, whole):
         assert row["finite"] and row["seconds"] > 0 and row["peak_mib"] >= row["before_mib"] > 0
