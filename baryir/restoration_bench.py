@@ -31,8 +31,6 @@ UNSEEN_NOISE_SETS = ("bsd68_60", "bsd68_75")
 CLASSICAL = ("nlm", "tv", "dcp")
 #: Default shipped model of the benchmark.
 DEFAULT_MODEL = "demo-small"
-#: The committed report of :data:`DEFAULT_MODEL` (README table, notebook 05).
-REPORT_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "restoration.json"
 
 
 def benchmark_sets(benchmark: str = "demo") -> list[str]:
