@@ -33,15 +33,19 @@ The 3-task setting (the paper's Table 1 tasks) replaces Table 8's five tasks bec
 CPU budget of minutes per model restores noise, rain and haze but not motion blur (the
 shipped model, trained for about an hour, still loses on blur).
 
-Each finished run stores its result in its folder; a rerun with the same settings
-reuses it, so an interrupted experiment loses at most the runs in progress.
+Each finished run stores its result in its folder, stamped with a fingerprint of the
+code that trains and scores it (:func:`code_fingerprint`); a rerun with the same
+settings and the same code reuses it, so an interrupted experiment loses at most the
+runs in progress, and a change to the training code retrains everything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
+import shutil
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -80,6 +84,9 @@ UNSEEN_SETS = {"bsd68_60": ("bsd68_60", None), "bsd68_75": ("bsd68_75", None),
 #: Held-out test sets of the probes -> degradation type (noise levels cycle per image).
 PROBE_TYPES = {"bsd68": "noise", "rain100l": "rain", "sots": "haze"}
 PROBE_SIGMAS = (15.0, 25.0, 50.0)
+#: Package files and folders whose content decides how a run trains and is scored.
+TRAINING_CODE = ("train.py", "costs.py", "barycenter.py", "checkpoint.py", "config.py", "utils.py", "evaluate.py",
+                 "metrics.py", "tiling.py", "models", "data", "configs/demo.yaml")
 #: Where the committed report lives in a clone of the repository.
 REPORT_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ablation.json"
 
@@ -123,6 +130,21 @@ class AblationSettings:
     sweep_weights: tuple[float, ...] = (1.0, 10.0, 30.0, 100.0, 300.0)
     sweep_steps: int = 300
     target_ratio: tuple[float, float] = (0.1, 0.3)
+
+
+def code_fingerprint() -> str:
+    """SHA-256 (first 16 hex digits) of the files of :data:`TRAINING_CODE`, in a fixed order.
+
+    Two checkouts with the same fingerprint build, train and score every run alike (the
+    runs' settings are their config overrides, kept beside the fingerprint).
+    """
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for entry in TRAINING_CODE:
+        path = package / entry
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def common_overrides(settings: AblationSettings, root: str | Path, seed: int, steps: int, out_dir: str | Path,
@@ -189,7 +211,7 @@ def _run_job(job: dict) -> dict:
     result_path = out_dir / "result.json"
     if result_path.is_file():
         cached = json.loads(result_path.read_text())
-        if cached.get("overrides") == job["overrides"]:
+        if cached.get("overrides") == job["overrides"] and cached.get("code") == job["code"]:
             return cached
     config = load_config("demo", job["overrides"])
     started = time.perf_counter()
@@ -197,6 +219,7 @@ def _run_job(job: dict) -> dict:
     model = load_model(out_dir / "last.pt", "cpu")[0]
     result = {
         "overrides": job["overrides"],
+        "code": job["code"],
         "parameters": count_parameters(model),
         "seconds": time.perf_counter() - started,
         "gradient_ratio": gradient_ratios(history),
@@ -316,7 +339,8 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
     Returns
     -------
     dict
-        ``steps``, ``settings``, ``sweep`` (weights, median ratios per group, the chosen
+        ``code`` (:func:`code_fingerprint` of every run), ``steps``, ``settings``,
+        ``sweep`` (weights, median ratios per group, the chosen
         weight), ``degraded`` (input PSNR per test set), ``variants`` (per variant:
         ``parameters``, ``seeds``, ``psnr`` {test set: [dB per seed]}, ``average_seen``,
         ``average_unseen``, ``gradient_ratio``, ``s_over_z`` and ``train_seconds`` per
@@ -333,11 +357,15 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
     if unknown:
         raise ConfigError(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
     work = Path(work_dir)
-    root = work / f"demo_benchmark_{settings.image_side}"
+    code = code_fingerprint()
+    root, stamp = work / f"demo_benchmark_{settings.image_side}", work / f"demo_benchmark_{settings.image_side}.code"
+    if root.exists() and not (stamp.is_file() and stamp.read_text() == code):
+        shutil.rmtree(root)  # built by other (or unknown) data code: build it afresh
     if not (root / "demo_manifest.json").is_file():
         build_demo_benchmark(root, seed=0, size=settings.image_side)
+        stamp.write_text(code)
 
-    sweep_jobs = [{"root": str(root), "sweep": True, "out_dir": str(work / "sweep" / f"weight_{w:g}"),
+    sweep_jobs = [{"root": str(root), "code": code, "sweep": True, "out_dir": str(work / "sweep" / f"weight_{w:g}"),
                    "overrides": common_overrides(settings, root, settings.seeds[0], settings.sweep_steps,
                                                  work / "sweep" / f"weight_{w:g}", w)}
                   for w in settings.sweep_weights]
@@ -352,7 +380,7 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
         for seed in settings.seeds:
             out_dir = work / slug(name) / f"seed_{seed}"
             overrides = common_overrides(settings, root, seed, settings.steps, out_dir, weight) + list(VARIANTS[name])
-            jobs.append({"root": str(root), "out_dir": str(out_dir), "overrides": overrides})
+            jobs.append({"root": str(root), "code": code, "out_dir": str(out_dir), "overrides": overrides})
             keys.append(name)
     runs = _run_jobs(jobs, workers, progress, "variants")
     results = {name: [run for key, run in zip(keys, runs) if key == name] for name in names}
@@ -373,6 +401,7 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
     probe_report.update({"per_seed": per_seed, "chance": probes.chance_level(types), "samples": len(types),
                          "photographs": sorted(set(photographs.tolist()))})
     return {
+        "code": code,
         "steps": settings.steps,
         "settings": {**dataclasses.asdict(settings), "barycenter_weight": weight, "benchmark": BENCHMARK},
         "sweep": {"weights": list(settings.sweep_weights), "steps": settings.sweep_steps, "ratio": ratios,

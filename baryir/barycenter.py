@@ -9,14 +9,19 @@ The barycenter of sources ``P_1..P_K`` with weights ``lambda_k`` under costs ``C
     L(f) = \sum_k \lambda_k \, \mathbb{E}_{P_k}\left[ f_k^{C_k}(z_k) \right], \qquad
     f^{C}(z) = \inf_{z_b} \left[ C(z, z_b) - f(z_b) \right] \quad \text{(the } C\text{-transform).}
 
-Replacing the inner ``inf`` over points by an ``inf`` over maps ``T`` (eq. 8) gives the
-maximin of eq. 9 / 12
+Replacing the inner ``inf`` over points by an ``inf`` over maps (eq. 8) gives the
+maximin of eq. 9 / 12. Because ``f_k`` depends on ``k``, the exchange is exact with one
+map per source, ``T_k(z)`` or ``T(z, k)``:
 
 .. math::
 
-    F(f, T) = \sum_k \lambda_k \, \mathbb{E}_{z \sim P_k}\left[ C_k(z, T(z)) - f_k(T(z)) \right],
+    F(f, T) = \sum_k \lambda_k \, \mathbb{E}_{z \sim P_k}\left[ C_k(z, T_k(z)) - f_k(T_k(z)) \right],
     \qquad \max_f \min_T \; F(f, T) - \rho(f), \qquad
     \rho(f) = \mathbb{E}\left[ \Big( \sum_k \lambda_k f_k(z_b) \Big)^2 \right].
+
+With one shared map ``T(z)`` for all sources (BaryIR's form) the inner ``min`` runs over
+a smaller set, so only ``sup_f inf_T F >= L*`` holds, with equality when the sources'
+supports do not overlap (then a shared map can act as each ``T_k`` on its own source).
 
 This module writes these objectives once, generic over latent shapes ``(N, ...)``, so the
 vector solver below and the image model's training (``baryir.train``) share them:
@@ -528,7 +533,8 @@ class BarycenterSolver:
 
     ``F``
         the map objective of the last inner step (eq. 9); it tends to ``L*`` in
-        ``"exact"`` mode and to about ``L* + 1 / (2 w)`` in ``"penalty"`` mode, because
+        ``"exact"`` mode (for a ``"shared"`` map only when the sources' supports do
+        not overlap; otherwise it stays above ``L*``) and to about ``L* + 1 / (2 w)`` in ``"penalty"`` mode, because
         there the potentials settle with ``sum_k lambda_k f_k ~ -1 / (2 w)``: when every
         pushforward is the barycenter Q, the omega objective is ``E_Q[r + w r^2]`` in the
         residual r, smallest at ``r = -1 / (2 w)``. A constant offset leaves the map's

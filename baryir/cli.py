@@ -7,7 +7,9 @@ that runs it (called with the parsed arguments, returning an exit code).
 Start-up stays fast: only the module of the command being run is imported (most
 import torch); ``baryir --help`` lists the commands from :data:`COMMANDS` alone.
 Every error caused by the user's input is a :class:`~baryir.errors.BaryIRError`,
-printed here in one line without a traceback (exit code 2).
+printed here in one line without a traceback (exit code 2). Warnings raised while a
+command runs (a missing validation split, say) are printed the same way, as
+``baryir COMMAND: warning: ...``, so that they stand out from the progress output.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Iterable
 
 from baryir import __version__
@@ -66,8 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"baryir {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return int(args.func(args) or 0)
     except BaryIRError as err:
         print(f"baryir {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -157,7 +157,8 @@ def transport_distance(z: torch.Tensor, z_b: torch.Tensor, kind: str = "norm", e
         ``"rmse"``: ``|z - z_b|_2 / sqrt(D)`` with D elements per sample (released
         code); ``"sphere"``: ``|z/|z| - z_b/|z_b||_2`` between unit-normalised
         features (in [0, 2]); ``"squared"``: ``|z - z_b|_2^2 / 2``, the quadratic cost,
-        strongly convex in ``z_b`` as Theorem 4.2 assumes (the norm is not).
+        1-strongly convex in ``z_b`` (the norm is not). Theorem 4.2 assumes strong
+        convexity of ``C_k - f_k``, which holds only while the potential curves less than the cost.
     eps : float
         Norm floor used by ``"sphere"``.
 

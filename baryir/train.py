@@ -181,28 +181,55 @@ def build_datasets(config: TrainConfig) -> tuple[AllInOneTrainDataset, list[Pair
     train_set : AllInOneTrainDataset
     val_sets : list of PairedTestDataset
         The benchmark's test-set names present in the validation split (empty when
-        ``data.validate`` is off or the root has no ``Val/``; then keep-best is off,
-        and with ``data.validate`` on a warning says so).
+        ``data.validate`` is off or the root has no ``Val/``). A warning names what is
+        missing: validation sets absent from ``Val/``, or a keep-best run that nothing
+        validates (then no ``best.pt`` is written).
     """
-    data = config.data
-    train_set = AllInOneTrainDataset(data.root, data.benchmark, data.patch_size, seed=config.loop.seed,
+    data, loop = config.data, config.loop
+    train_set = AllInOneTrainDataset(data.root, data.benchmark, data.patch_size, seed=loop.seed,
                                      oversample=data.oversample or None, online=data.online)
-    val_sets = []
+    val_sets, missing = [], []
     if data.validate:
         for name in test_sets(data.benchmark):
             try:
-                val_sets.append(PairedTestDataset(data.root, name, seed=config.loop.seed, split="val"))
+                val_sets.append(PairedTestDataset(data.root, name, seed=loop.seed, split="val"))
             except DatasetLayoutError:
-                continue  # this set has no validation folder
-        if not val_sets:
-            unused = " and loop.keep_best (no best.pt)" if config.loop.keep_best else ""
-            warnings.warn(
-                f"data.validate is on but {Path(data.root) / 'Val'} holds none of the validation sets "
-                f"{test_sets(data.benchmark)}: this run has no validation PSNR{unused}. Add ROOT/Val/ "
-                "(the test-set layout; see data/README.md) or set data.validate=false.",
-                UserWarning, stacklevel=2,
-            )
+                missing.append(name)
+    for message in validation_warnings(config, missing, found=len(val_sets)):
+        warnings.warn(message, UserWarning, stacklevel=2)
     return train_set, val_sets
+
+
+def validation_warnings(config: TrainConfig, missing: list[str], found: int) -> list[str]:
+    """What a run's validation setup silently loses, one message each (empty when nothing).
+
+    Parameters
+    ----------
+    config : TrainConfig
+    missing : list of str
+        Validation sets of the benchmark absent from ``ROOT/Val/``.
+    found : int
+        Validation sets present.
+    """
+    data, loop = config.data, config.loop
+    val_dir = Path(data.root) / "Val"
+    messages = []
+    if data.validate and not found:
+        unused = " and loop.keep_best (no best.pt)" if loop.keep_best else ""
+        messages.append(
+            f"data.validate is on but {val_dir} holds none of the validation sets {missing}: this run has no "
+            f"validation PSNR{unused}. Carve it out of Train/ with `baryir data val ROOT` (or add ROOT/Val/ in "
+            "the test-set layout; see data/README.md), or set data.validate=false.")
+    elif missing:
+        messages.append(
+            f"{val_dir} lacks the validation sets {missing}: the validation PSNR (and keep-best) averages only "
+            f"the other {found}. Add them to ROOT/Val/ or accept the partial score.")
+    if loop.keep_best and (not data.validate or loop.val_every <= 0):
+        off = "data.validate=false" if not data.validate else "loop.val_every=0"
+        messages.append(
+            f"loop.keep_best is on but nothing is validated ({off}): no best.pt will be written. "
+            "Turn validation on, or set loop.keep_best=false.")
+    return messages
 
 
 def epoch_loader(dataset, sampler: DistributedSampler, epoch: int, skip_batches: int,

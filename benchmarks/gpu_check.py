@@ -36,7 +36,7 @@ def measure(precision: str, data_root: Path, steps: int, out_dir: Path) -> dict:
     from baryir.train import Trainer
 
     overrides = [
-        f"data.root={data_root}", "data.benchmark=demo", "data.num_workers=2", "data.validate=false",
+        f"data.root={data_root}", "data.benchmark=demo", "data.num_workers=2", "data.validate=false", "loop.keep_best=false",
         f"loop.steps={steps}", "loop.epochs=null", "loop.log_every=10", "loop.val_every=0",
         "loop.checkpoint_every=0", "loop.keep_best=false", f"loop.precision={precision}",
         "loop.device=cuda", "optim.schedule=constant", f"output.dir={out_dir / precision}",

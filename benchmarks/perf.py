@@ -89,7 +89,7 @@ def comparison_overrides(root: str | Path, preset: str, patch: int, batch: int, 
     ``reference``, L1 weight 1e4, congruence weight 10, inverse-frequency lambda, fp32,
     CPU) on the demo benchmark."""
     return [
-        f"data.root={root}", "data.benchmark=demo", f"data.patch_size={patch}", "data.validate=false",
+        f"data.root={root}", "data.benchmark=demo", f"data.patch_size={patch}", "data.validate=false", "loop.keep_best=false",
         "data.source_weights=reference", f"model.preset={preset}", f"model.potentials={potentials}",
         "cost.preset=reference", "optim.name=rmsprop", "optim.lr=1e-4", "optim.l1_weight=10000",
         "optim.congruence_weight=10", f"loop.batch_size={batch}", "loop.steps=100000", "loop.device=cpu",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,7 +79,7 @@ def test_probe_set_labels_every_crop_with_its_type_and_photograph(tmp_path):
 
 
 @pytest.mark.slow
-def test_ablation_command_writes_the_documented_json(tmp_path):
+def test_ablation_command_writes_the_documented_json(tmp_path, monkeypatch):
     out = tmp_path / "ablation.json"
     argv = ["ablation", "--steps", "2", "--seeds", "2", "--sweep-steps", "2", "--variants", "original+specific",
             "--work", str(tmp_path / "work"), "--json", str(out), "--no-progress"]
@@ -106,6 +107,16 @@ def test_ablation_command_writes_the_documented_json(tmp_path):
     again = tmp_path / "again.json"
     assert bench.main([*argv[:-3], "--json", str(again), "--no-progress"]) == 0
     assert json.loads(again.read_text())["variants"] == report["variants"]
+    assert report["code"] == ablation.code_fingerprint()
+    # other training code: the benchmark is rebuilt and every run retrained, not reused
+    monkeypatch.setattr(ablation, "code_fingerprint", lambda: "other-code")
+    stamp = tmp_path / "work" / "demo_benchmark_128.code"
+    assert bench.main([*argv[:-3], "--json", str(again), "--no-progress"]) == 0
+    retrained = json.loads(again.read_text())
+    assert retrained["code"] == "other-code" and stamp.read_text() == "other-code"
+    assert retrained["variants"]["original+specific"]["train_seconds"] != original["train_seconds"]
+    run = tmp_path / "work" / "original_specific" / "seed_1" / "result.json"
+    assert json.loads(run.read_text())["code"] == "other-code"
 
 
 def test_unknown_variant_is_a_usage_error(capsys):
@@ -120,10 +131,6 @@ def test_load_report_says_what_to_do_when_missing_or_wrong(tmp_path):
     (tmp_path / "bad.json").write_text('{"variants": {}}')
     with pytest.raises(ConfigError, match="not an ablation report"):
         ablation.load_report(tmp_path / "bad.json")
-
-
-TRAINING_CODE = ["baryir/train.py", "baryir/costs.py", "baryir/barycenter.py", "baryir/models", "baryir/data",
-                 "baryir/configs/demo.yaml"]
 
 
 def test_committed_report_has_the_documented_shape_and_budget():
@@ -148,14 +155,24 @@ def test_committed_report_has_the_documented_shape_and_budget():
 
 
 def test_committed_report_ran_on_the_current_training_code():
-    """The report's commit trains exactly as this checkout does (rerun the command otherwise)."""
+    """Every run of the report was trained and scored by this checkout's training code."""
     report = ablation.load_report()
-    commit = report["commit"]
-    assert commit and not commit.endswith("+dirty"), commit
-    root = ablation.REPORT_PATH.parents[2]
-    probe = subprocess.run(["git", "cat-file", "-e", commit], cwd=root, capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("not a git clone with the report's commit")
-    changed = subprocess.run(["git", "diff", "--stat", commit, "--", *TRAINING_CODE], cwd=root,
-                             capture_output=True, text=True, check=True).stdout
-    assert not changed, f"training code changed since the ablation report's commit:\n{changed}"
+    assert report["commit"] and not report["commit"].endswith("+dirty"), report["commit"]
+    assert report["code"] == ablation.code_fingerprint(), (
+        "the training code changed since the ablation report was made: rerun its command "
+        f"({report['command']}) on a clean tree and re-execute notebook 06")
+
+
+def test_code_fingerprint_sees_every_training_file(tmp_path, monkeypatch):
+    package = tmp_path / "baryir"
+    shutil.copytree(Path(ablation.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(ablation, "__file__", str(package / "ablation.py"))
+    before = ablation.code_fingerprint()
+    assert before == ablation.code_fingerprint() and len(before) == 16
+    for changed in ("train.py", "models/network.py", "data/degradations.py", "configs/demo.yaml", "metrics.py"):
+        original = (package / changed).read_bytes()
+        (package / changed).write_bytes(original + b"\n")
+        assert ablation.code_fingerprint() != before, changed
+        (package / changed).write_bytes(original)
+    (package / "plotting.py").write_text("# not training code\n")
+    assert ablation.code_fingerprint() == before

@@ -29,7 +29,7 @@ def _worker(rank: int, world_size: int, port: int, root: str, out: str) -> None:
     config = load_config(None, [
         f"data.root={root}", "data.benchmark=demo", "data.patch_size=32", "model.overrides.dim=4",
         "optim.name=adam", "optim.lr=1e-3", "loop.batch_size=2", "loop.steps=3", "loop.device=cpu",
-        "loop.log_every=1", "data.validate=false", f"output.dir={out}",
+        "loop.log_every=1", "data.validate=false", "loop.keep_best=false", f"output.dir={out}",
     ])
     trainer = Trainer(config)
     first_indices = list(trainer.sampler)[:2]

@@ -16,6 +16,7 @@ import torch
 from baryir import loggers
 from baryir.cli import main
 from baryir.config import load_config
+from baryir.data.layout import test_sets
 from baryir.errors import BaryIRError, MissingPackageError
 from baryir.train import Trainer
 
@@ -131,9 +132,33 @@ def test_missing_logger_package_fails_before_training_in_one_line(demo_root, tmp
 def test_missing_validation_split_is_announced(demo_root, tmp_path):
     root = tmp_path / "no_val"
     shutil.copytree(demo_root, root, ignore=shutil.ignore_patterns("Val"))
-    with pytest.warns(UserWarning, match=r"data\.validate is on but .*Val.*keep_best") as record:
+    with pytest.warns(UserWarning, match=r"data\.validate is on but .*Val.*keep_best.*baryir data val") as record:
         trainer = Trainer(load_config("demo", overrides(root, tmp_path / "run")))
     assert trainer.val_sets == [] and len(record) == 1
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # validation switched off: nothing to announce
-        Trainer(load_config("demo", overrides(root, tmp_path / "run", "data.validate=false")))
+        warnings.simplefilter("error")  # validation and keep-best switched off: nothing to announce
+        Trainer(load_config("demo", overrides(root, tmp_path / "run", "data.validate=false", "loop.keep_best=false")))
+
+
+def test_partial_validation_split_names_the_missing_sets(demo_root, tmp_path):
+    root = tmp_path / "part_val"
+    shutil.copytree(demo_root, root)
+    shutil.rmtree(root / "Val" / "deblur")
+    with pytest.warns(UserWarning, match=r"lacks the validation sets \['gopro'\]") as record:
+        trainer = Trainer(load_config("demo", overrides(root, tmp_path / "run")))
+    assert len(trainer.val_sets) == len(test_sets("demo")) - 1 and len(record) == 1
+
+
+@pytest.mark.parametrize("off", ["data.validate=false", "loop.val_every=0"])
+def test_keep_best_without_validation_is_announced(demo_root, tmp_path, off):
+    with pytest.warns(UserWarning, match=rf"keep_best is on but nothing is validated \({off}\): no best\.pt"):
+        Trainer(load_config("demo", overrides(demo_root, tmp_path / "run", off)))
+
+
+def test_baryir_train_prints_the_validation_warning(demo_root, tmp_path, capsys):
+    root = tmp_path / "no_val"
+    shutil.copytree(demo_root, root, ignore=shutil.ignore_patterns("Val"))
+    assert main(["train", "--config", "demo", "--no-progress", *overrides(root, tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "baryir train: warning: data.validate is on but" in err and (tmp_path / "run" / "last.pt").is_file()
+    assert not (tmp_path / "run" / "best.pt").exists()

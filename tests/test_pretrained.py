@@ -23,7 +23,7 @@ def exported(demo_root, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     trainer = Trainer(load_config(None, [
         f"data.root={demo_root}", "model.preset=tiny", "model.overrides.dim=4", "data.patch_size=32",
-        "loop.batch_size=3", "loop.steps=3", "loop.device=cpu", "loop.val_every=0", f"output.dir={run}",
+        "loop.batch_size=3", "loop.steps=3", "loop.device=cpu", "loop.val_every=0", "loop.keep_best=false", f"output.dir={run}",
     ]))
     trainer.fit(progress=False)
     folder = tmp_path_factory.mktemp("weights")

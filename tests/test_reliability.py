@@ -101,7 +101,7 @@ def overrides(root, out_dir, *extra) -> list[str]:
         f"data.root={root}", "data.benchmark=demo", "data.patch_size=32", "model.preset=tiny",
         "model.overrides.dim=4", "optim.name=adam", "optim.lr=1e-3", "optim.schedule=cosine",
         "optim.warmup_steps=2", "loop.batch_size=3", f"loop.steps={STEPS}", "loop.device=cpu",
-        "loop.log_every=1", "loop.val_every=0", "data.validate=false",
+        "loop.log_every=1", "loop.val_every=0", "data.validate=false", "loop.keep_best=false",
         "loop.checkpoint_every=1", f"output.dir={out_dir}", *extra,
     ]
 

@@ -30,7 +30,7 @@ def test_steps_reduce_loss_on_fixed_batch(demo_root, tmp_path):
 
 
 def test_history_files_and_keep_best(demo_root, tmp_path):
-    history = Trainer(tiny_config(demo_root, tmp_path, "loop.val_every=3")).fit(progress=False)
+    history = Trainer(tiny_config(demo_root, tmp_path, "loop.val_every=3", "loop.keep_best=true")).fit(progress=False)
     assert [r["step"] for r in history] == list(range(1, 7))
     assert all(math.isfinite(r[k]) for r in history for k in ("loss", "l1", "cost", "congruence"))
     assert history[2]["val_psnr"] is not None and history[5]["val_psnr"] is not None
