@@ -28,6 +28,10 @@ matter. This module answers them at demo scale:
 4. **Probes** (:mod:`baryir.probes`): on held-out test images, the leave-one-photograph-out
    accuracy of a linear probe of the degradation type from pooled ``z``, ``z_B`` and
    ``s``, for the trained full model and for the same architecture untrained.
+5. **Pushes** (:data:`PUSHES`): the full model with a stronger potentials step, a larger
+   ``gamma`` or the squared distance, each an attempt to make ``T`` move the latent
+   further from ``z``; their ``||s|| / ||z||`` over training and their probes show
+   whether ``z_B`` then loses the degradation type.
 
 The 3-task setting (the paper's Table 1 tasks) replaces Table 8's five tasks because a
 CPU budget of minutes per model restores noise, rain and haze but not motion blur (the
@@ -69,6 +73,13 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "cost: distance + ctr": ("cost.overrides.use_orthogonality=false",),
     "cost: distance + ort": ("cost.overrides.use_contrastive=false",),
     "barycenter+specific, released weight": ("optim.barycenter_weight=1.0",),
+}
+#: Attempts to make ``T`` move the latent: the full model with one change each, trained
+#: like the variants and probed like the full model (name -> config overrides).
+PUSHES: dict[str, tuple[str, ...]] = {
+    "potentials lr x100": ("optim.potentials_lr=0.01",),
+    "gamma x20": ("cost.gamma=1.0",),
+    "squared distance, potentials lr x100": ("cost.overrides.distance=squared", "optim.potentials_lr=0.01"),
 }
 #: The full model, against which the seed-paired differences are taken.
 FULL = "barycenter+specific"
@@ -345,7 +356,9 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
         ``parameters``, ``seeds``, ``psnr`` {test set: [dB per seed]}, ``average_seen``,
         ``average_unseen``, ``gradient_ratio``, ``s_over_z`` and ``train_seconds`` per
         seed), ``probes`` (``trained``, ``untrained``: {z, z_b, s}: accuracy, mean over
-        seeds; ``per_seed``; ``chance``; ``samples``), ``paper_table8``.
+        seeds; ``per_seed``; ``chance``; ``samples``), ``pushes`` (per entry of
+        :data:`PUSHES`: the variants' fields, its ``overrides`` and ``probes``, one
+        {z, z_b, s} per seed), ``paper_table8``.
     """
     from baryir.checkpoint import load_model
     from baryir.data import build_demo_benchmark
@@ -382,8 +395,15 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
             overrides = common_overrides(settings, root, seed, settings.steps, out_dir, weight) + list(VARIANTS[name])
             jobs.append({"root": str(root), "code": code, "out_dir": str(out_dir), "overrides": overrides})
             keys.append(name)
+    for name, extra in PUSHES.items():
+        for seed in settings.seeds:
+            out_dir = work / "push" / slug(name) / f"seed_{seed}"
+            overrides = common_overrides(settings, root, seed, settings.steps, out_dir, weight) + list(extra)
+            jobs.append({"root": str(root), "code": code, "out_dir": str(out_dir), "overrides": overrides})
+            keys.append(("push", name))
     runs = _run_jobs(jobs, workers, progress, "variants")
     results = {name: [run for key, run in zip(keys, runs) if key == name] for name in names}
+    pushed = {name: [run for key, run in zip(keys, runs) if key == ("push", name)] for name in PUSHES}
 
     images, types, photographs = probe_set(root)
     per_seed = {"trained": [], "untrained": []}
@@ -396,6 +416,11 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
         per_seed["trained, released weight"] = [
             probe_model(load_model(work / slug("barycenter+specific, released weight") / f"seed_{seed}" / "last.pt",
                                    "cpu")[0], images, types, photographs) for seed in settings.seeds]
+    pushes = summarise(pushed, settings.seeds)
+    for name, row in pushes.items():
+        row["overrides"] = list(PUSHES[name])
+        row["probes"] = [probe_model(load_model(work / "push" / slug(name) / f"seed_{seed}" / "last.pt", "cpu")[0],
+                                     images, types, photographs) for seed in settings.seeds]
     probe_report = {kind: {code: float(np.mean([run[code] for run in runs_])) for code in ("z", "z_b", "s")}
                     for kind, runs_ in per_seed.items()}
     probe_report.update({"per_seed": per_seed, "chance": probes.chance_level(types), "samples": len(types),
@@ -409,6 +434,7 @@ def run_ablation(settings: AblationSettings, work_dir: str | Path, variants=None
         "degraded": score_model(None, root),
         "variants": summarise(results, settings.seeds),
         "probes": probe_report,
+        "pushes": pushes,
         "paper_table8": PAPER_TABLE8,
     }
 

@@ -399,7 +399,7 @@ def plot_psnr_bars(results, sets, ax=None, title=None, reference=None):
     return fig
 
 
-def plot_embeddings(panels, label_names, size=3.2):
+def plot_embeddings(panels, label_names, size=3.2, axis_names=("PC 1", "PC 2")):
     """Side-by-side 2-D embeddings (PCA / t-SNE) coloured by degradation (paper Fig. 5).
 
     Parameters
@@ -410,6 +410,8 @@ def plot_embeddings(panels, label_names, size=3.2):
         Legend entry of every point (length n), e.g. the degradation of each patch.
     size : float
         Panel side in inches (the figure is capped at 10 inches wide).
+    axis_names : tuple of str
+        Labels of the two embedding axes (the principal components by default).
     """
     label_names = np.asarray(label_names)
     kinds = list(dict.fromkeys(label_names))
@@ -419,10 +421,9 @@ def plot_embeddings(panels, label_names, size=3.2):
         for kind in kinds:
             mask = label_names == kind
             ax.scatter(points[mask, 0], points[mask, 1], s=8, alpha=0.7, label=kind)
+        ax.set(xticks=[], yticks=[], xlabel=axis_names[0], ylabel=axis_names[1])
         ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0][-1].legend(fontsize=7, loc="best")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 
@@ -824,6 +825,37 @@ def plot_paired_differences(differences, ax=None, title=None):
     ax.set_xlabel("difference to the full model (dB), mean ± std over seeds")
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probe_accuracies(probes, chance, ax=None, codes=("z", "z_b", "s")):
+    """Grouped bars: linear-probe accuracy of the degradation type per code and model.
+
+    Parameters
+    ----------
+    probes : dict
+        Model (e.g. ``"untrained"``, ``"trained"``) -> list over seeds of {code: accuracy}
+        (an ablation report's ``probes["per_seed"]``). Bars show the mean over seeds,
+        error bars the range (min to max).
+    chance : float
+        Accuracy of always guessing the most frequent type (dashed line).
+    codes : sequence of str
+        Which codes, in the order of the groups.
+    """
+    fig, ax = _axes(ax, figsize=(5.5, 3.2))
+    width = 0.8 / len(probes)
+    x = np.arange(len(codes))
+    for i, (model, runs) in enumerate(probes.items()):
+        values = np.array([[run[code] for code in codes] for run in runs])
+        mean = values.mean(axis=0)
+        ax.bar(x + (i - (len(probes) - 1) / 2) * width, mean, width, color=f"C{i}", label=model,
+               yerr=[mean - values.min(axis=0), values.max(axis=0) - mean], capsize=3)
+    ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance ({chance:.2f})")
+    ax.set_xticks(x)
+    ax.set_xticklabels({"z": "$z$", "z_b": "$z^B$", "s": "$s$"}.get(code, code) for code in codes)
+    ax.set(ylim=(0, 1), ylabel="probe accuracy (held-out photographs)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

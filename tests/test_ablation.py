@@ -100,6 +100,11 @@ def test_ablation_command_writes_the_documented_json(tmp_path, monkeypatch):
         assert set(report["probes"][kind]) == {"z", "z_b", "s"}
         assert all(0.0 <= acc <= 1.0 for acc in report["probes"][kind].values())
     assert report["probes"]["chance"] == pytest.approx(1 / 3)
+    assert set(report["pushes"]) == set(ablation.PUSHES)
+    for name, row in report["pushes"].items():
+        assert row["overrides"] == list(ablation.PUSHES[name]) and len(row["probes"]) == 2
+        assert row["parameters"] == full["parameters"] and set(row["psnr"]) == set(sets)
+    assert report["pushes"]["gamma x20"]["psnr"] != full["psnr"]  # the change reaches the training
     sweep = report["sweep"]
     assert len(sweep["ratio"]["map"]) == len(sweep["weights"]) and sweep["chosen_weight"] in sweep["weights"]
     assert sweep["ratio"]["map"][-1] > sweep["ratio"]["map"][0]  # heavier weight, larger share
@@ -145,6 +150,8 @@ def test_committed_report_has_the_documented_shape_and_budget():
         assert len(row["average_seen"]) == len(row["average_unseen"]) == len(row["seeds"])
     for kind in ("trained", "untrained"):
         assert set(report["probes"][kind]) == {"z", "z_b", "s"}
+    assert set(report["pushes"]) == set(ablation.PUSHES)
+    assert all(len(row["probes"]) == len(row["seeds"]) >= 3 for row in report["pushes"].values())
     defaults = dataclasses.asdict(ablation.AblationSettings())
     assert {k: v for k, v in report["settings"].items() if k in defaults and k != "barycenter_weight"} == {
         k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items() if k != "barycenter_weight"}

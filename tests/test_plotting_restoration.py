@@ -65,4 +65,9 @@ def test_ablation_plots_draw_what_they_are_given():
     assert [round(b.get_width(), 3) for b in bars] == [-0.5, 0.2]
     fig = plotting.plot_latent_ratio({"run": [[10, 0.1], [20, 0.05]]})
     assert np.allclose(fig.axes[0].get_lines()[0].get_ydata(), [0.1, 0.05])
+    runs = {"untrained": [{"z": 0.5, "z_b": 0.4, "s": 0.6}, {"z": 0.7, "z_b": 0.6, "s": 0.4}],
+            "trained": [{"z": 0.9, "z_b": 0.3, "s": 0.8}, {"z": 0.9, "z_b": 0.5, "s": 0.8}]}
+    ax = plotting.plot_probe_accuracies(runs, chance=1 / 3).axes[0]
+    assert [round(b.get_height(), 3) for b in ax.patches] == [0.6, 0.5, 0.5, 0.9, 0.4, 0.8]  # means over seeds
+    assert np.allclose(ax.get_lines()[-1].get_ydata(), 1 / 3)  # the chance line
     plt.close("all")
