@@ -533,8 +533,8 @@ class BarycenterSolver:
 
     ``F``
         the map objective of the last inner step (eq. 9); it tends to ``L*`` in
-        ``"exact"`` mode (for a ``"shared"`` map only when the sources' supports do
-        not overlap; otherwise it stays above ``L*``) and to about ``L* + 1 / (2 w)`` in ``"penalty"`` mode, because
+        ``"exact"`` mode (for a ``"shared"`` map surely only when the sources'
+        supports do not overlap; otherwise it may stay above ``L*``) and to about ``L* + 1 / (2 w)`` in ``"penalty"`` mode, because
         there the potentials settle with ``sum_k lambda_k f_k ~ -1 / (2 w)``: when every
         pushforward is the barycenter Q, the omega objective is ``E_Q[r + w r^2]`` in the
         residual r, smallest at ``r = -1 / (2 w)``. A constant offset leaves the map's

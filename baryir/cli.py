@@ -7,9 +7,10 @@ that runs it (called with the parsed arguments, returning an exit code).
 Start-up stays fast: only the module of the command being run is imported (most
 import torch); ``baryir --help`` lists the commands from :data:`COMMANDS` alone.
 Every error caused by the user's input is a :class:`~baryir.errors.BaryIRError`,
-printed here in one line without a traceback (exit code 2). Warnings raised while a
-command runs (a missing validation split, say) are printed the same way, as
-``baryir COMMAND: warning: ...``, so that they stand out from the progress output.
+printed here in one line without a traceback (exit code 2). The package's own
+warnings raised while a command runs (a missing validation split, say) are printed the
+same way, as ``baryir COMMAND: warning: ...``, so that they stand out from the progress
+output; other libraries' warnings keep Python's format.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import importlib
 import sys
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 from baryir import __version__
 from baryir.errors import BaryIRError
@@ -69,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    package = str(Path(__file__).parent)
+    show_other = warnings.showwarning
+
     def show_warning(message, category, filename, lineno, file=None, line=None):
-        print(f"baryir {args.command}: warning: {message}", file=sys.stderr)
+        if str(filename).startswith(package):  # ours: one line, like the errors
+            print(f"baryir {args.command}: warning: {message}", file=sys.stderr)
+        else:  # a library's: as Python shows it
+            show_other(message, category, filename, lineno, file, line)
 
     try:
         with warnings.catch_warnings():

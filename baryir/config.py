@@ -317,6 +317,9 @@ def _check_model_and_cost(config: TrainConfig) -> None:
         )
     model.overrides = _check_fields(BaryIRConfig, model.overrides, "model.overrides")
     cost.overrides = _check_fields(CostSettings, cost.overrides, "cost.overrides")
+    for key in ("gamma", "tau"):
+        if key in cost.overrides:
+            raise ConfigError(f"config key 'cost.overrides.{key}': use cost.{key}, which is its own key")
     try:
         config_from_preset(model.preset, **model.overrides)
     except ConfigError as err:

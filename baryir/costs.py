@@ -157,8 +157,9 @@ def transport_distance(z: torch.Tensor, z_b: torch.Tensor, kind: str = "norm", e
         ``"rmse"``: ``|z - z_b|_2 / sqrt(D)`` with D elements per sample (released
         code); ``"sphere"``: ``|z/|z| - z_b/|z_b||_2`` between unit-normalised
         features (in [0, 2]); ``"squared"``: ``|z - z_b|_2^2 / 2``, the quadratic cost,
-        1-strongly convex in ``z_b`` (the norm is not). Theorem 4.2 assumes strong
-        convexity of ``C_k - f_k``, which holds only while the potential curves less than the cost.
+        1-strongly convex in ``z_b`` (the norm is not). Theorem 4.2 assumes that
+        ``C_k - f_k`` is beta-strongly convex, i.e. ``hess f_k <= hess C_k - beta I``;
+        with ``gamma > 0`` the cosine terms break it (notebook 03 measures where).
     eps : float
         Norm floor used by ``"sphere"``.
 

@@ -173,41 +173,48 @@ def build_scheduler(optimizer, optim: OptimConfig, total_steps: int, steps_per_u
 # --- data ------------------------------------------------------------------------
 
 
-def build_datasets(config: TrainConfig) -> tuple[AllInOneTrainDataset, list[PairedTestDataset]]:
+def build_datasets(config: TrainConfig, announce: bool = True) -> tuple[AllInOneTrainDataset, list[PairedTestDataset]]:
     """Training set and the validation sets found in ``ROOT/Val/`` (never ``Test/``).
+
+    Parameters
+    ----------
+    config : TrainConfig
+    announce : bool
+        Warn about what the validation setup loses (:func:`validation_warnings`); the
+        trainer announces on rank 0 only.
 
     Returns
     -------
     train_set : AllInOneTrainDataset
     val_sets : list of PairedTestDataset
         The benchmark's test-set names present in the validation split (empty when
-        ``data.validate`` is off or the root has no ``Val/``). A warning names what is
-        missing: validation sets absent from ``Val/``, or a keep-best run that nothing
-        validates (then no ``best.pt`` is written).
+        ``data.validate`` is off or the root has no ``Val/``).
     """
     data, loop = config.data, config.loop
     train_set = AllInOneTrainDataset(data.root, data.benchmark, data.patch_size, seed=loop.seed,
                                      oversample=data.oversample or None, online=data.online)
-    val_sets, missing = [], []
+    val_sets, unusable = [], {}
     if data.validate:
         for name in test_sets(data.benchmark):
             try:
                 val_sets.append(PairedTestDataset(data.root, name, seed=loop.seed, split="val"))
-            except DatasetLayoutError:
-                missing.append(name)
-    for message in validation_warnings(config, missing, found=len(val_sets)):
-        warnings.warn(message, UserWarning, stacklevel=2)
+            except DatasetLayoutError as err:
+                unusable[name] = str(err)
+    if announce:
+        for message in validation_warnings(config, unusable, found=len(val_sets)):
+            warnings.warn(message, UserWarning, stacklevel=2)
     return train_set, val_sets
 
 
-def validation_warnings(config: TrainConfig, missing: list[str], found: int) -> list[str]:
+def validation_warnings(config: TrainConfig, unusable: dict[str, str], found: int) -> list[str]:
     """What a run's validation setup silently loses, one message each (empty when nothing).
 
     Parameters
     ----------
     config : TrainConfig
-    missing : list of str
-        Validation sets of the benchmark absent from ``ROOT/Val/``.
+    unusable : dict
+        Validation set of the benchmark -> why ``ROOT/Val/`` cannot provide it (the
+        layout error: a missing folder, unpaired or no images).
     found : int
         Validation sets present.
     """
@@ -217,18 +224,19 @@ def validation_warnings(config: TrainConfig, missing: list[str], found: int) -> 
     if data.validate and not found:
         unused = " and loop.keep_best (no best.pt)" if loop.keep_best else ""
         messages.append(
-            f"data.validate is on but {val_dir} holds none of the validation sets {missing}: this run has no "
-            f"validation PSNR{unused}. Carve it out of Train/ with `baryir data val ROOT` (or add ROOT/Val/ in "
+            f"data.validate is on but {val_dir} holds none of the validation sets {list(unusable)}: this run has "
+            f"no validation PSNR{unused}. Carve it out of Train/ with `baryir data val ROOT` (or add ROOT/Val/ in "
             "the test-set layout; see data/README.md), or set data.validate=false.")
-    elif missing:
+    elif unusable:
+        chosen = " and keep-best's choice" if loop.keep_best else ""
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in unusable.items())
         messages.append(
-            f"{val_dir} lacks the validation sets {missing}: the validation PSNR (and keep-best) averages only "
-            f"the other {found}. Add them to ROOT/Val/ or accept the partial score.")
-    if loop.keep_best and (not data.validate or loop.val_every <= 0):
-        off = "data.validate=false" if not data.validate else "loop.val_every=0"
+            f"{val_dir} lacks the validation sets {list(unusable)}, so the validation PSNR{chosen} averages only "
+            f"the other {found}. Fix ROOT/Val/ or accept the partial score ({reasons}).")
+    if loop.keep_best and not data.validate:
         messages.append(
-            f"loop.keep_best is on but nothing is validated ({off}): no best.pt will be written. "
-            "Turn validation on, or set loop.keep_best=false.")
+            "loop.keep_best is on but data.validate is off: nothing is validated, so no best.pt will be written. "
+            "Turn validation on (it needs ROOT/Val/), or set loop.keep_best=false.")
     return messages
 
 
@@ -415,7 +423,7 @@ class Trainer:
         if loop.precision == "bf16" and device.type != "cuda":
             raise ConfigError("config key 'loop.precision': bf16 autocast needs a CUDA device; use fp32")
 
-        self.train_set, self.val_sets = build_datasets(config)
+        self.train_set, self.val_sets = build_datasets(config, announce=self.ctx.is_main)
         self.sampler = DistributedSampler(
             self.train_set, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
             shuffle=True, seed=loop.seed, drop_last=True,

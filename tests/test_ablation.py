@@ -176,10 +176,14 @@ def test_code_fingerprint_sees_every_training_file(tmp_path, monkeypatch):
     monkeypatch.setattr(ablation, "__file__", str(package / "ablation.py"))
     before = ablation.code_fingerprint()
     assert before == ablation.code_fingerprint() and len(before) == 16
-    for changed in ("train.py", "models/network.py", "data/degradations.py", "configs/demo.yaml", "metrics.py"):
+    for changed in ("train.py", "models/network.py", "data/degradations.py", "configs/demo.yaml", "metrics.py",
+                    "ablation.py"):
         original = (package / changed).read_bytes()
-        (package / changed).write_bytes(original + b"\n")
+        (package / changed).write_bytes(original + (b"\n_PROBE = 1\n" if changed.endswith(".py") else b"\n"))
         assert ablation.code_fingerprint() != before, changed
         (package / changed).write_bytes(original)
     (package / "plotting.py").write_text("# not training code\n")
     assert ablation.code_fingerprint() == before
+    train = (package / "train.py").read_text()
+    (package / "train.py").write_text(train.replace('"""', '"""A reworded docstring. ', 1) + "# a comment\n")
+    assert ablation.code_fingerprint() == before  # docstrings and comments are not code

@@ -57,6 +57,7 @@ def test_round_trip_through_yaml(tmp_path):
         (["loop.steps=ten"], "loop.steps"),
         (["loop.batch_size=2.5"], "loop.batch_size"),
         (["loop.keep_best=3"], "loop.keep_best"),
+        (["cost.overrides.gamma=1.0"], "cost.overrides.gamma"),
         (["optim.name=sgd"], "optim.name"),
         (["optim.lr=-1"], "optim.lr"),
         (["data.patch_size=60"], "data.patch_size"),
